@@ -1,0 +1,5 @@
+// Umbrella header of the embeddable nnx C++ library.
+#pragma once
+
+#include "nnx/gemm.h"
+#include "nnx/runtime.h"

@@ -1,0 +1,179 @@
+// Portable BLIS-style SGEMM driver: owns the loops over N (nc), K (kc) and M (mc) blocks and over
+// the register tiles of the micro-kernel it is given, packs A and B panels when that pays, and
+// splits the output between OpenMP threads.
+//
+// Determinism: every element of C is computed by the same sequence of operations whatever the
+// thread count: kc blocks in order of K, each a chain of FMAs in order of k inside one register
+// lane, then c = alpha * acc + beta_eff * c (+ bias, relu on the last block). Threads only decide
+// who computes which tile.
+#include <algorithm>
+
+#include "gemm/gemm.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace nnx::kernels {
+namespace {
+
+int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+int64_t ceil_div(int64_t x, int64_t y) { return (x + y - 1) / y; }
+
+// Problems below this many flops run on one thread: waking a team costs more than it saves.
+constexpr double kMinFlopsPerThread = 2.0e6;
+
+struct Plan {
+  bool pack_a, pack_b;
+  bool split_m;     // threads take row blocks and share packed B; otherwise column blocks
+  int threads;
+  int64_t kc, mc, nc;           // blocks actually used (clipped to the problem)
+  size_t a_floats, b_floats;    // per-thread A block, B panel (shared when split_m)
+};
+
+Plan make_plan(const SgemmConfig& cfg, const SgemmProblem& p, int num_threads) {
+  Plan plan{};
+  const int64_t m_tiles = ceil_div(p.m, cfg.mr), n_tiles = ceil_div(p.n, cfg.nr);
+  // B must be packed when its rows are not contiguous; otherwise packing pays once the packed
+  // panel is reused by enough row tiles.
+  plan.pack_b = p.trans_b == Trans::T || m_tiles > 4;
+  // A micro-panels are reused once per column tile; a single column tile reads A directly.
+  plan.pack_a = n_tiles > 1;
+
+  const double flops = 2.0 * double(p.m) * double(p.n) * double(p.k);
+  int threads = std::max(1, std::min<int>(num_threads, int(flops / kMinFlopsPerThread)));
+  plan.split_m = m_tiles >= 2 * threads || m_tiles >= n_tiles;
+  threads = int(std::min<int64_t>(threads, plan.split_m ? m_tiles : n_tiles));
+  plan.threads = std::max(1, threads);
+
+  // Equal kc blocks (k = 300 gives 150 + 150, not 256 + 44): the short block would run at a
+  // fraction of the speed. Depends on k alone, so it cannot break thread-count invariance.
+  plan.kc = ceil_div(p.k, ceil_div(p.k, cfg.kc));
+  const int64_t rows = plan.split_m ? ceil_div(m_tiles, plan.threads) * cfg.mr : p.m;
+  const int64_t cols = plan.split_m ? p.n : ceil_div(n_tiles, plan.threads) * cfg.nr;
+  plan.mc = std::min(cfg.mc, round_up(rows, cfg.mr));
+  plan.nc = std::min(cfg.nc, round_up(cols, cfg.nr));
+  plan.a_floats = plan.pack_a ? size_t(plan.mc * plan.kc) : 0;
+  plan.b_floats = plan.pack_b ? size_t(plan.nc * plan.kc) : 0;
+  return plan;
+}
+
+int thread_id() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+// Views of op(A) and op(B) as strided matrices: op(A)(i, p) = a[i * a_rs + p * a_cs].
+struct Operands {
+  const float* a;
+  int64_t a_rs, a_cs;
+  const float* b;
+  int64_t b_rs, b_cs;
+};
+
+// Computes C[m0:m1, n0:n1]. With `shared_b`, every thread of the team calls this with the same
+// columns and its own rows, and the team packs each B panel together.
+void gemm_region(const SgemmConfig& cfg, const SgemmProblem& p, const Plan& plan,
+                 const Operands& op, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                 float* b_buf, float* a_buf, bool shared_b) {
+  const int64_t mr = cfg.mr, nr = cfg.nr;
+  for (int64_t jc = n0; jc < n1; jc += plan.nc) {
+    const int64_t nc = std::min(plan.nc, n1 - jc);
+    for (int64_t pc = 0; pc < p.k; pc += plan.kc) {
+      const int64_t kc = std::min(plan.kc, p.k - pc);
+      const bool first = pc == 0, last = pc + kc >= p.k;
+
+      if (plan.pack_b) {
+        const int64_t panels = ceil_div(nc, nr);
+        const float* src = op.b + pc * op.b_rs + jc * op.b_cs;
+        if (shared_b) {
+#pragma omp for schedule(static)
+          for (int64_t jp = 0; jp < panels; ++jp)
+            cfg.pack_b(b_buf + jp * nr * kc, src + jp * nr * op.b_cs, op.b_cs, op.b_rs,
+                       std::min(nr, nc - jp * nr), kc);
+        } else {
+          cfg.pack_b(b_buf, src, op.b_cs, op.b_rs, nc, kc);
+        }
+      }
+
+      for (int64_t ic = m0; ic < m1; ic += plan.mc) {
+        const int64_t mc = std::min(plan.mc, m1 - ic);
+        const float* a_block = op.a + ic * op.a_rs + pc * op.a_cs;
+        if (plan.pack_a) cfg.pack_a(a_buf, a_block, op.a_rs, op.a_cs, mc, kc);
+
+        SgemmTile t{};
+        t.k = kc;
+        t.alpha = p.alpha;
+        t.beta = first ? p.beta : 1.0f;
+        t.relu = last && p.relu;
+        t.ldc = p.ldc;
+        t.a_rs = plan.pack_a ? 1 : op.a_rs;
+        t.a_cs = plan.pack_a ? mr : op.a_cs;
+        t.ldb = plan.pack_b ? nr : op.b_rs;
+        for (int64_t jr = 0; jr < nc; jr += nr) {
+          t.n = int(std::min(nr, nc - jr));
+          t.b = plan.pack_b ? b_buf + jr * kc : op.b + pc * op.b_rs + (jc + jr);
+          t.bias_col = last && p.bias_mode == BiasMode::col ? p.bias + jc + jr : nullptr;
+          for (int64_t ir = 0; ir < mc; ir += mr) {
+            t.m = int(std::min(mr, mc - ir));
+            t.a = plan.pack_a ? a_buf + ir * kc : a_block + ir * op.a_rs;
+            t.c = p.c + (ic + ir) * p.ldc + jc + jr;
+            t.bias_row = last && p.bias_mode == BiasMode::row ? p.bias + ic + ir : nullptr;
+            cfg.ukernel(t);
+          }
+        }
+      }
+      // The next kc block repacks the shared panel: wait until every thread is done with it.
+      if (plan.pack_b && shared_b) {
+#pragma omp barrier
+      }
+    }
+  }
+}
+
+}  // namespace
+
+size_t sgemm_workspace_floats(const SgemmConfig& cfg, const SgemmProblem& p, int num_threads) {
+  const Plan plan = make_plan(cfg, p, num_threads);
+  const size_t b_total = plan.split_m ? plan.b_floats : plan.b_floats * plan.threads;
+  // Each buffer starts on a 64-byte boundary: round every piece to 16 floats.
+  return size_t(round_up(int64_t(b_total), 16)) +
+         size_t(round_up(int64_t(plan.a_floats), 16)) * plan.threads;
+}
+
+void sgemm_blocked(const SgemmConfig& cfg, const SgemmProblem& p, float* workspace, int num_threads) {
+  const Plan plan = make_plan(cfg, p, num_threads);
+  Operands op;
+  op.a = p.a;
+  op.a_rs = p.trans_a == Trans::N ? p.lda : 1;
+  op.a_cs = p.trans_a == Trans::N ? 1 : p.lda;
+  op.b = p.b;
+  op.b_rs = p.trans_b == Trans::N ? p.ldb : 1;
+  op.b_cs = p.trans_b == Trans::N ? 1 : p.ldb;
+
+  const size_t b_stride = size_t(round_up(int64_t(plan.b_floats), 16));
+  const size_t b_total = plan.split_m ? b_stride : b_stride * plan.threads;
+  float* a_bufs = workspace + round_up(int64_t(b_total), 16);
+  const size_t a_stride = size_t(round_up(int64_t(plan.a_floats), 16));
+
+  const int64_t m_tiles = ceil_div(p.m, cfg.mr), n_tiles = ceil_div(p.n, cfg.nr);
+#pragma omp parallel num_threads(plan.threads) if (plan.threads > 1)
+  {
+    const int tid = thread_id();
+    float* a_buf = a_bufs + a_stride * tid;
+    if (plan.split_m) {
+      const int64_t m0 = std::min(p.m, m_tiles * tid / plan.threads * cfg.mr);
+      const int64_t m1 = std::min(p.m, m_tiles * (tid + 1) / plan.threads * cfg.mr);
+      gemm_region(cfg, p, plan, op, m0, m1, 0, p.n, workspace, a_buf, true);
+    } else {
+      const int64_t n0 = std::min(p.n, n_tiles * tid / plan.threads * cfg.nr);
+      const int64_t n1 = std::min(p.n, n_tiles * (tid + 1) / plan.threads * cfg.nr);
+      gemm_region(cfg, p, plan, op, 0, p.m, n0, n1, workspace + b_stride * tid, a_buf, false);
+    }
+  }
+}
+
+}  // namespace nnx::kernels

@@ -1,0 +1,17 @@
+// AVX2 + FMA blocking for SGEMM: 6 x 16 register tile.
+#include "gemm/gemm.h"
+#include "gemm/pack.h"
+
+namespace nnx::kernels::avx2 {
+
+void f32_gemm_ukernel_6x16__avx2(const SgemmTile& t);
+
+const SgemmConfig& sgemm_config() {
+  static const SgemmConfig config = {
+      "f32_gemm_ukernel_6x16__avx2", 6, 16, 256, 6 * 24, 16 * 256,
+      &f32_gemm_ukernel_6x16__avx2, &pack_panels<6>, &pack_panels<16>,
+  };
+  return config;
+}
+
+}  // namespace nnx::kernels::avx2

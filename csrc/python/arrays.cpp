@@ -1,0 +1,76 @@
+#include "arrays.h"
+
+#include <algorithm>
+
+namespace nnx::python {
+
+std::string shape_str(const py::array& x) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < x.ndim(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(x.shape(i));
+  }
+  return s + (x.ndim() == 1 ? ",)" : ")");
+}
+
+Dtype float_dtype(const py::array& x, const char* fn, const char* name) {
+  if (x.dtype().is(py::dtype::of<float>())) return Dtype::f32;
+  if (x.dtype().is(py::dtype::of<double>())) return Dtype::f64;
+  throw py::type_error(std::string(fn) + ": " + name + " must be float32 or float64, got " +
+                       std::string(py::str(x.dtype())));
+}
+
+Matrix as_matrix(const py::array& x, const char* fn, const char* name, bool allow_transposed) {
+  if (x.ndim() != 2)
+    throw py::value_error(std::string(fn) + ": " + name + " must be 2-D, got shape " +
+                          shape_str(x));
+  const int64_t rows = x.shape(0), cols = x.shape(1), item = x.itemsize();
+  const int64_t s0 = x.strides(0), s1 = x.strides(1);
+  Matrix m{x.request().ptr == nullptr ? nullptr : const_cast<void*>(x.data()), rows, cols, 1, false};
+  // Strides of length-1 (or empty) axes are meaningless: numpy may set them to anything.
+  const bool unit_cols = cols <= 1 || s1 == item;
+  const bool unit_rows = rows <= 1 || s0 == item;
+  if (rows == 0 || cols == 0) {
+    m.ld = std::max<int64_t>(1, cols);
+    return m;
+  }
+  if (unit_cols && (rows <= 1 || (s0 > 0 && s0 % item == 0 && s0 / item >= cols))) {
+    m.ld = rows <= 1 ? std::max<int64_t>(1, cols) : s0 / item;
+    return m;
+  }
+  if (allow_transposed && unit_rows && s1 > 0 && s1 % item == 0 && s1 / item >= rows) {
+    m.ld = s1 / item;
+    m.transposed = true;
+    return m;
+  }
+  throw py::value_error(std::string(fn) + ": " + name + " with shape " + shape_str(x) +
+                        " and strides (" + std::to_string(s0) + ", " + std::to_string(s1) +
+                        ") is not " + (allow_transposed ? "row- or column-contiguous" : "row-contiguous") +
+                        "; pass np.ascontiguousarray(" + name + ")");
+}
+
+namespace {
+// [lo, hi) bytes spanned by an array with non-negative or negative strides.
+std::pair<const char*, const char*> byte_range(const py::array& x) {
+  const char* base = static_cast<const char*>(x.data());
+  const char* lo = base;
+  const char* hi = base;
+  if (x.size() == 0) return {lo, lo};
+  for (py::ssize_t i = 0; i < x.ndim(); ++i) {
+    const py::ssize_t span = (x.shape(i) - 1) * x.strides(i);
+    if (span < 0) lo += span; else hi += span;
+  }
+  return {lo, hi + x.itemsize()};
+}
+}  // namespace
+
+void check_no_overlap(const py::array& out, const char* out_name, const py::array& in,
+                      const char* in_name, const char* fn) {
+  const auto [olo, ohi] = byte_range(out);
+  const auto [ilo, ihi] = byte_range(in);
+  if (olo < ihi && ilo < ohi)
+    throw py::value_error(std::string(fn) + ": output " + out_name + " overlaps input " + in_name +
+                          " in memory; pass a separate output array");
+}
+
+}  // namespace nnx::python

@@ -1,0 +1,37 @@
+// Turning numpy arrays into the (pointer, shape, leading dimension) views the C++ API takes,
+// with errors that name the argument. Nothing is ever copied or converted silently here.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+
+namespace nnx::python {
+
+namespace py = pybind11;
+
+std::string shape_str(const py::array& x);
+
+enum class Dtype { f32, f64 };
+// The floating dtype of `x`; TypeError naming `name` for anything else.
+Dtype float_dtype(const py::array& x, const char* fn, const char* name);
+
+// A 2-D array stored row-major with a leading dimension: either as given (transposed == false) or
+// as the transpose of a row-major matrix (a Fortran-ordered array, e.g. `x.T`; transposed == true).
+struct Matrix {
+  void* data;
+  int64_t rows, cols;  // of the array as the user sees it
+  int64_t ld;          // leading dimension of the stored row-major matrix
+  bool transposed;
+};
+// ValueError if `x` is not 2-D or its strides fit neither layout (a non-contiguous slice, negative
+// strides): such arrays must be copied by the caller, explicitly.
+Matrix as_matrix(const py::array& x, const char* fn, const char* name, bool allow_transposed);
+
+// ValueError if the memory of `out` overlaps that of `in`.
+void check_no_overlap(const py::array& out, const char* out_name, const py::array& in,
+                      const char* in_name, const char* fn);
+
+}  // namespace nnx::python

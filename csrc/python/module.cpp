@@ -1,0 +1,18 @@
+// nnx._core: the one extension module. Each kernel family binds itself in its own file.
+#include <pybind11/pybind11.h>
+
+#include "nnx/runtime.h"
+
+namespace py = pybind11;
+
+namespace nnx::python {
+void bind_runtime(py::module_& m);
+void bind_gemm(py::module_& m);
+}  // namespace nnx::python
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "nnx native core: kernels behind a checked C++ API";
+  m.attr("__version__") = nnx::build_info().version;
+  nnx::python::bind_runtime(m);
+  nnx::python::bind_gemm(m);
+}

@@ -1,0 +1,50 @@
+#include <pybind11/stl.h>
+
+#include "arrays.h"
+#include "nnx/runtime.h"
+
+namespace nnx::python {
+
+void bind_runtime(py::module_& m) {
+  m.def("cpu_features", [] {
+    const CpuFeatures& f = cpu_features();
+    py::dict d;
+    d["vendor"] = f.vendor;
+    d["brand"] = f.brand;
+    d["sse4_2"] = f.sse42;
+    d["avx"] = f.avx;
+    d["avx2"] = f.avx2;
+    d["fma"] = f.fma;
+    d["avx512f"] = f.avx512f;
+    d["avx512bw"] = f.avx512bw;
+    d["avx512vl"] = f.avx512vl;
+    d["avx512dq"] = f.avx512dq;
+    d["os_saves_zmm"] = f.os_saves_zmm;
+    return d;
+  }, "CPU features detected with CPUID/XGETBV.");
+  m.def("supported_isas", [] {
+    std::vector<std::string> out;
+    for (Isa isa : {Isa::ref, Isa::avx2, Isa::avx512})
+      if (cpu_features().supports(isa)) out.emplace_back(isa_name(isa));
+    return out;
+  }, "ISA levels this CPU can run, from slowest to fastest.");
+  m.def("active_isa", [] { return std::string(isa_name(active_isa())); },
+        "The ISA level whose kernels run (set by NNX_ISA or CPUID).");
+  m.def("set_isa", [](const std::string& name) { set_isa(parse_isa(name)); }, py::arg("name"),
+        "Switch the kernel tables to 'ref', 'avx2' or 'avx512'. For tests and benchmarks: not "
+        "safe while kernels run on other threads.");
+  m.def("set_num_threads", &set_num_threads, py::arg("n"));
+  m.def("get_num_threads", &get_num_threads);
+  m.def("build_info", [] {
+    const BuildInfo b = build_info();
+    py::dict d;
+    d["version"] = b.version;
+    d["build_type"] = b.build_type;
+    d["compiler"] = b.compiler;
+    d["openmp"] = b.openmp;
+    d["native"] = b.native;
+    return d;
+  });
+}
+
+}  // namespace nnx::python
