@@ -35,6 +35,11 @@ void bind_runtime(py::module_& m) {
         "safe while kernels run on other threads.");
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);
+  m.def("measure_fma_peak_gflops", [](int threads, double seconds) {
+    py::gil_scoped_release release;
+    return measure_fma_peak_gflops(threads, seconds);
+  }, py::arg("num_threads") = 1, py::arg("seconds") = 0.2,
+     "Best float32 FMA throughput of the active ISA, GFLOP/s, with num_threads threads.");
   m.def("build_info", [] {
     const BuildInfo b = build_info();
     py::dict d;

@@ -60,9 +60,10 @@ def matmul(a, b, out=None):
         raise ValueError(f"matmul: a and b must be 2-D, got shapes {a.shape} and {b.shape}")
     if a.shape[1] != b.shape[0]:
         raise ValueError(f"matmul: inner dimensions differ: a {a.shape} @ b {b.shape}")
-    dtype = np.result_type(a.dtype, b.dtype, np.float32)
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(f"matmul: cannot multiply {a.dtype} by {b.dtype} in float32 or float64")
+    for x in (a, b):
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"matmul: cannot multiply {a.dtype} by {b.dtype} in float32 or float64")
+    dtype = np.float64 if np.float64 in (a.dtype, b.dtype) else np.float32
     a = _readable(a.astype(dtype, copy=False))
     b = _readable(b.astype(dtype, copy=False))
     return gemm(a, b, out)

@@ -34,6 +34,10 @@ Isa parse_isa(const std::string& name);  // throws std::invalid_argument on an u
 void set_num_threads(int n);
 int get_num_threads();
 
+// Best float32 FMA throughput of the active ISA over `seconds` of repeated probes, in GFLOP/s,
+// with `num_threads` threads each running its own FMA chains. The yardstick of "% of peak".
+double measure_fma_peak_gflops(int num_threads, double seconds = 0.2);
+
 struct BuildInfo {
   std::string version;
   std::string build_type;

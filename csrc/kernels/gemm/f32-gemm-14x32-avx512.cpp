@@ -25,17 +25,28 @@ inline void write_back(float* c, __m512 acc, __mmask16 mask, const SgemmTile& t,
     v = _mm512_fmadd_ps(_mm512_set1_ps(t.beta), _mm512_maskz_loadu_ps(mask, c), v);
   if (t.bias_row) v = _mm512_add_ps(v, _mm512_set1_ps(t.bias_row[row]));
   if (t.bias_col) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, t.bias_col + col));
-  if (t.relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
+  // Zero-masked max rather than _mm512_max_ps, whose GCC 12 header reads an undefined register
+  // and trips -Wuninitialized; the instruction is the same.
+  if (t.relu) v = _mm512_maskz_max_ps(0xFFFF, v, _mm512_setzero_ps());
   _mm512_mask_storeu_ps(c, mask, v);
 }
 
 // M rows of A, NV vectors of 16 columns; kPacked: A is a packed micro-panel (compile-time strides).
 template <int M, int NV, bool kPacked>
 void tile(const SgemmTile& t) {
+  // Every loop over acc is fully unrolled: GCC keeps the array in registers only then.
   __m512 acc[M][NV];
+  #pragma GCC unroll 16
   for (int i = 0; i < M; ++i)
+    #pragma GCC unroll 2
     for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
 
+  // Pull the C tile towards L1 now, so the write-back after the k loop does not wait on memory.
+#pragma GCC unroll 16
+  for (int i = 0; i < M; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(t.c + i * t.ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(t.c + i * t.ldc + 16 * NV - 1), _MM_HINT_T0);
+  }
   const __mmask16 mask[2] = {first_lanes(t.n), first_lanes(t.n - 16)};
   const int64_t a_rs = kPacked ? 1 : t.a_rs;
   const int64_t a_cs = kPacked ? kMR : t.a_cs;
@@ -44,18 +55,23 @@ void tile(const SgemmTile& t) {
   const float* b = t.b;
   for (int64_t p = 0; p < t.k; ++p) {
     __m512 bv[NV];
+    #pragma GCC unroll 2
     for (int v = 0; v < NV; ++v) bv[v] = _mm512_maskz_loadu_ps(mask[v], b + 16 * v);
-#pragma GCC unroll 14
+    #pragma GCC unroll 16
     for (int i = 0; i < M; ++i) {
       const __m512 ai = _mm512_set1_ps(a[i * a_rs]);
+      #pragma GCC unroll 2
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
     }
     a += a_cs;
     b += ldb;
   }
 
+  #pragma GCC unroll 16
+
   for (int i = 0; i < M; ++i) {
     float* c = t.c + i * t.ldc;
+    #pragma GCC unroll 2
     for (int v = 0; v < NV; ++v) write_back(c + 16 * v, acc[i][v], mask[v], t, i, 16 * v);
   }
 }

@@ -40,8 +40,11 @@ inline void write_back(float* c, __m256 acc, __m256i mask, const SgemmTile& t, i
 // M rows, NV vectors of 8 columns; kPacked: packed A; kFullN: n == 8 * NV, no masks needed.
 template <int M, int NV, bool kPacked, bool kFullN>
 void tile(const SgemmTile& t) {
+  // Every loop over acc is fully unrolled: GCC keeps the array in registers only then.
   __m256 acc[M][NV];
+  #pragma GCC unroll 16
   for (int i = 0; i < M; ++i)
+    #pragma GCC unroll 2
     for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_setzero_ps();
 
   const __m256i mask[2] = {first_lanes(t.n), first_lanes(t.n - 8)};
@@ -52,18 +55,23 @@ void tile(const SgemmTile& t) {
   const float* b = t.b;
   for (int64_t p = 0; p < t.k; ++p) {
     __m256 bv[NV];
+    #pragma GCC unroll 2
     for (int v = 0; v < NV; ++v) bv[v] = load<kFullN>(b + 8 * v, mask[v]);
-#pragma GCC unroll 6
+    #pragma GCC unroll 16
     for (int i = 0; i < M; ++i) {
       const __m256 ai = _mm256_broadcast_ss(a + i * a_rs);
+      #pragma GCC unroll 2
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_fmadd_ps(ai, bv[v], acc[i][v]);
     }
     a += a_cs;
     b += ldb;
   }
 
+  #pragma GCC unroll 16
+
   for (int i = 0; i < M; ++i) {
     float* c = t.c + i * t.ldc;
+    #pragma GCC unroll 2
     for (int v = 0; v < NV; ++v) write_back<kFullN>(c + 8 * v, acc[i][v], mask[v], t, i, 8 * v);
   }
 }

@@ -11,26 +11,29 @@ namespace nnx::kernels {
 template <int MR>
 void pack_panels(float* __restrict dst, const float* __restrict x, int64_t rs, int64_t cs, int64_t m,
                  int64_t k) {
-  for (int64_t r0 = 0; r0 < m; r0 += MR, dst += MR * k) {
-    const int64_t rows = m - r0 < MR ? m - r0 : MR;
-    const float* xr = x + r0 * rs;
-    if (cs == 1) {
-      // Rows are contiguous: read each row once along p, scatter into the panel with stride MR.
-      for (int64_t i = 0; i < rows; ++i) {
-        const float* src = xr + i * rs;
-        for (int64_t p = 0; p < k; ++p) dst[p * MR + i] = src[p];
-      }
-    } else {
-      // Columns are contiguous (rs == 1): each panel column is a straight copy.
-      for (int64_t p = 0; p < k; ++p) {
-        const float* src = xr + p * cs;
-        for (int64_t i = 0; i < rows; ++i) dst[p * MR + i] = src[i * rs];
-      }
+  const int64_t full = m / MR * MR;
+  if (cs == 1) {
+    // Rows are contiguous: read each row once along p, scatter into its panel with stride MR.
+    for (int64_t i = 0; i < m; ++i) {
+      const float* src = x + i * rs;
+      float* out = dst + i / MR * MR * k + i % MR;
+      for (int64_t p = 0; p < k; ++p) out[p * MR] = src[p];
     }
-    if (rows < MR) {
-      for (int64_t p = 0; p < k; ++p)
-        for (int64_t i = rows; i < MR; ++i) dst[p * MR + i] = 0.0f;
+  } else {
+    // Columns are contiguous (rs == 1): walk memory in order of p, one stretch of m floats at a
+    // time, and copy MR of them into each panel. Reading panel by panel instead would touch k
+    // distant lines per panel, which is what the hardware prefetcher handles worst.
+    for (int64_t p = 0; p < k; ++p) {
+      const float* src = x + p * cs;
+      for (int64_t r0 = 0; r0 < full; r0 += MR)
+        for (int64_t i = 0; i < MR; ++i) dst[r0 * k + p * MR + i] = src[r0 + i];
+      for (int64_t i = full; i < m; ++i) dst[full * k + p * MR + i - full] = src[i];
     }
+  }
+  if (full < m) {  // zero the rows of the last panel past m
+    float* last = dst + full * k;
+    for (int64_t p = 0; p < k; ++p)
+      for (int64_t i = m - full; i < MR; ++i) last[p * MR + i] = 0.0f;
   }
 }
 

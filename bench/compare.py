@@ -1,0 +1,144 @@
+"""nnx vs numpy vs torch, side by side in one process.
+
+    python bench/compare.py gemm [--threads 1 2] [--repeats 15] [--quick]
+
+For every shape and thread count it times each library on the same inputs, interleaving the
+libraries round by round so that a disturbance on this shared machine hits all of them alike,
+and prints the median time, GFLOP/s, % of the FMA peak measured in the same run, and the ratio
+of nnx's speed to each peer's (> 1 means nnx is faster). torch is optional.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+import nnx
+from nnx import _core
+
+SQUARE = [256, 512, 1024, 2048]
+# (M, K, N) of real layers: an MLP, a wide linear layer, LeNet-5's conv2 and conv1 as im2col
+# GEMMs over a batch of 128, a transformer-sized projection, and a 10-class classifier head.
+DL_SHAPES = [(128, 784, 256), (64, 512, 2048), (16, 150, 12800), (6, 25, 100352),
+             (256, 4096, 1024), (128, 256, 10)]
+
+
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def run_per_thread_count(args: argparse.Namespace) -> None:
+    """Runs this script once per thread count in a fresh process.
+
+    numpy's OpenBLAS fixes its thread pool when it loads, from OMP_NUM_THREADS or
+    OPENBLAS_NUM_THREADS; a fresh process with those set is the only dependable way to hold every
+    library to the same number of threads.
+    """
+    for n in args.threads:
+        env = dict(os.environ, NNX_COMPARE_CHILD="1", **{var: str(n) for var in THREAD_VARS})
+        child = [args.what, "--threads", str(n), "--repeats", str(args.repeats),
+                 "--min-time", str(args.min_time)]
+        child += ["--quick"] * args.quick + ["--no-torch"] * args.no_torch
+        subprocess.run([sys.executable, __file__, *child], env=env, check=True)
+
+
+def timed_rounds(fns: dict[str, Callable[[], None]], repeats: int, min_time: float) -> dict[str, float]:
+    """Median seconds per call of each function, interleaved round by round."""
+    inner = {}
+    for name, fn in fns.items():  # warm up, and pick a call count per round of >= min_time
+        fn()
+        t0 = time.perf_counter()
+        fn()
+        dt = max(time.perf_counter() - t0, 1e-7)
+        inner[name] = max(1, int(min_time / dt))
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            n = inner[name]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / n)
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def bench_gemm(args, torch) -> None:
+    rng = np.random.default_rng(0)
+    shapes = [(s, s, s) for s in SQUARE] + DL_SHAPES
+    if args.quick:
+        shapes = [(256, 256, 256), (128, 256, 10)]
+    for threads in args.threads:
+        nnx.set_num_threads(threads)
+        if torch is not None:
+            torch.set_num_threads(threads)
+        peak = _core.measure_fma_peak_gflops(threads, 0.3)
+        print(f"\n## sgemm, {threads} thread(s); measured FMA peak {peak:.0f} GFLOP/s "
+              f"({_core.active_isa()})\n")
+        cols = ["M", "K", "N", "nnx GF/s", "% peak", "numpy GF/s", "nnx/numpy"]
+        if torch is not None:
+            cols += ["torch GF/s", "nnx/torch"]
+        print("| " + " | ".join(cols) + " |")
+        print("|" + "---|" * len(cols))
+        for m, k, n in shapes:
+            a = rng.standard_normal((m, k), dtype=np.float32)
+            b = rng.standard_normal((k, n), dtype=np.float32)
+            c_nnx = np.empty((m, n), np.float32)
+            c_np = np.empty((m, n), np.float32)
+            fns = {"nnx": lambda: nnx.gemm(a, b, c_nnx),
+                   "numpy": lambda: np.matmul(a, b, out=c_np)}
+            if torch is not None:
+                ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+                tc = torch.empty((m, n), dtype=torch.float32)
+                fns["torch"] = lambda: torch.matmul(ta, tb, out=tc)
+            t = timed_rounds(fns, args.repeats, args.min_time)
+            err = np.max(np.abs(c_nnx - c_np)) / max(1e-30, float(np.max(np.abs(c_np))))
+            if err > 1e-4:
+                sys.exit(f"nnx and numpy disagree on {(m, k, n)}: relative error {err:.2e}")
+            gf = {name: 2.0 * m * n * k / sec / 1e9 for name, sec in t.items()}
+            row = [m, k, n, f"{gf['nnx']:.1f}", f"{100 * gf['nnx'] / peak:.0f}%",
+                   f"{gf['numpy']:.1f}", f"{t['numpy'] / t['nnx']:.2f}x"]
+            if torch is not None:
+                row += [f"{gf['torch']:.1f}", f"{t['torch'] / t['nnx']:.2f}x"]
+            print("| " + " | ".join(str(x) for x in row) + " |", flush=True)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["gemm"], help="kernel family to compare")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--repeats", type=int, default=15, help="timed rounds per library (median)")
+    parser.add_argument("--min-time", type=float, default=0.02, help="seconds per timed round")
+    parser.add_argument("--quick", action="store_true", help="two small shapes (a smoke test)")
+    parser.add_argument("--no-torch", action="store_true", help="leave torch out even if installed")
+    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if os.environ.get("NNX_COMPARE_CHILD") != "1":
+        print(f"# command: python bench/compare.py {' '.join(argv)}", flush=True)
+        run_per_thread_count(args)
+        return
+    torch = None
+    if not args.no_torch:
+        try:
+            import torch
+        except ImportError:
+            print("torch not installed: comparing with numpy only")
+    info = nnx.info()
+    print(f"# bench/compare.py {args.what} — {time.strftime('%Y-%m-%d %H:%M')}, {info['cpu']}, "
+          f"nnx {info['version']} ({info['isa']}), numpy {np.__version__}"
+          + (f", torch {torch.__version__}" if torch is not None else "")
+          + f", Python {platform.python_version()}")
+    print(f"# threads: {args.threads[0]} for nnx, numpy and torch "
+          f"({', '.join(f'{v}={os.environ.get(v)}' for v in THREAD_VARS)})")
+    if args.what == "gemm":
+        bench_gemm(args, torch)
+
+
+if __name__ == "__main__":
+    main()
