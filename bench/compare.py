@@ -49,8 +49,14 @@ def run_per_thread_count(args: argparse.Namespace) -> None:
         subprocess.run([sys.executable, __file__, *child], env=env, check=True)
 
 
-def timed_rounds(fns: dict[str, Callable[[], None]], repeats: int, min_time: float) -> dict[str, float]:
-    """Median seconds per call of each function, interleaved round by round."""
+def timed_rounds(fns: dict[str, Callable[[], None]], repeats: int, min_time: float,
+                 settle: float = 0.0) -> dict[str, float]:
+    """Median seconds per call of each function, interleaved round by round.
+
+    `settle` seconds of sleep precede each round: with several threads, the library that ran last
+    leaves worker threads busy-waiting for more work (OpenBLAS for up to ~0.1 s), and they would
+    steal the cores from the next library's round.
+    """
     inner = {}
     for name, fn in fns.items():  # warm up, and pick a call count per round of >= min_time
         fn()
@@ -62,6 +68,8 @@ def timed_rounds(fns: dict[str, Callable[[], None]], repeats: int, min_time: flo
     for _ in range(repeats):
         for name, fn in fns.items():
             n = inner[name]
+            if settle:
+                time.sleep(settle)
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()
@@ -97,7 +105,7 @@ def bench_gemm(args, torch) -> None:
                 ta, tb = torch.from_numpy(a), torch.from_numpy(b)
                 tc = torch.empty((m, n), dtype=torch.float32)
                 fns["torch"] = lambda: torch.matmul(ta, tb, out=tc)
-            t = timed_rounds(fns, args.repeats, args.min_time)
+            t = timed_rounds(fns, args.repeats, args.min_time, settle=0.15 if threads > 1 else 0.0)
             err = np.max(np.abs(c_nnx - c_np)) / max(1e-30, float(np.max(np.abs(c_np))))
             if err > 1e-4:
                 sys.exit(f"nnx and numpy disagree on {(m, k, n)}: relative error {err:.2e}")
