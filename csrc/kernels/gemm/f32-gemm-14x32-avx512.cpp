@@ -25,9 +25,7 @@ inline void write_back(float* c, __m512 acc, __mmask16 mask, const SgemmTile& t,
     v = _mm512_fmadd_ps(_mm512_set1_ps(t.beta), _mm512_maskz_loadu_ps(mask, c), v);
   if (t.bias_row) v = _mm512_add_ps(v, _mm512_set1_ps(t.bias_row[row]));
   if (t.bias_col) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, t.bias_col + col));
-  // Zero-masked max rather than _mm512_max_ps, whose GCC 12 header reads an undefined register
-  // and trips -Wuninitialized; the instruction is the same.
-  if (t.relu) v = _mm512_maskz_max_ps(0xFFFF, v, _mm512_setzero_ps());
+  if (t.relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
   _mm512_mask_storeu_ps(c, mask, v);
 }
 
