@@ -8,6 +8,7 @@ namespace py = pybind11;
 namespace nnx::python {
 void bind_runtime(py::module_& m);
 void bind_gemm(py::module_& m);
+void bind_nn(py::module_& m);
 }  // namespace nnx::python
 
 PYBIND11_MODULE(_core, m) {
@@ -15,4 +16,5 @@ PYBIND11_MODULE(_core, m) {
   m.attr("__version__") = nnx::build_info().version;
   nnx::python::bind_runtime(m);
   nnx::python::bind_gemm(m);
+  nnx::python::bind_nn(m);
 }

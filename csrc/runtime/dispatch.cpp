@@ -14,8 +14,18 @@ runtime::KernelTable make_table(Isa isa) {
   runtime::KernelTable t;
   t.isa = isa;
   switch (isa) {
-    case Isa::avx512: t.sgemm = &kernels::avx512::sgemm_config(); break;
-    case Isa::avx2: t.sgemm = &kernels::avx2::sgemm_config(); break;
+    case Isa::avx512:
+      t.sgemm = &kernels::avx512::sgemm_config();
+      t.act = &kernels::avx512::act_kernels();
+      t.loss = &kernels::avx512::loss_kernels();
+      t.optim = &kernels::avx512::optim_kernels();
+      break;
+    case Isa::avx2:
+      t.sgemm = &kernels::avx2::sgemm_config();
+      t.act = &kernels::avx2::act_kernels();
+      t.loss = &kernels::avx2::loss_kernels();
+      t.optim = &kernels::avx2::optim_kernels();
+      break;
     case Isa::ref: break;
   }
   return t;

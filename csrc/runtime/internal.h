@@ -3,7 +3,10 @@
 
 #include <cstddef>
 
+#include "act/act.h"
 #include "gemm/gemm.h"
+#include "loss/loss.h"
+#include "optim/optim.h"
 #include "nnx/runtime.h"
 
 namespace nnx::runtime {
@@ -12,6 +15,9 @@ namespace nnx::runtime {
 struct KernelTable {
   Isa isa = Isa::ref;
   const kernels::SgemmConfig* sgemm = nullptr;
+  const kernels::ActKernels* act = nullptr;
+  const kernels::LossKernels* loss = nullptr;
+  const kernels::OptimKernels* optim = nullptr;
 };
 
 // The table for the active ISA, filled on first use.

@@ -2,4 +2,5 @@
 #pragma once
 
 #include "nnx/gemm.h"
+#include "nnx/nn.h"
 #include "nnx/runtime.h"

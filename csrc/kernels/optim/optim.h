@@ -1,0 +1,39 @@
+// Fused optimizer updates: one pass over a parameter, its gradient and its state, no temporaries.
+#pragma once
+
+#include <cstdint>
+
+namespace nnx::kernels {
+
+struct SgdParams {
+  float lr, momentum, dampening, weight_decay;
+  bool nesterov, first_step;  // first_step: the momentum buffer starts as the gradient
+};
+
+// bias_correction1/2 = 1 - beta^step, computed once per step by the caller.
+struct AdamParams {
+  float lr, beta1, beta2, eps, weight_decay;
+  bool decoupled;  // AdamW: param *= 1 - lr * weight_decay; Adam: grad += weight_decay * param
+  double bias_correction1, bias_correction2;
+};
+
+struct OptimKernels {
+  void (*sgd_step)(float* param, float* momentum_buffer, const float* grad, int64_t n,
+                   const SgdParams& p, int threads);
+  void (*adam_step)(float* param, float* exp_avg, float* exp_avg_sq, const float* grad, int64_t n,
+                    const AdamParams& p, int threads);
+};
+
+namespace avx2 { const OptimKernels& optim_kernels(); }
+namespace avx512 { const OptimKernels& optim_kernels(); }
+
+namespace ref {
+template <typename T>
+void sgd_step(T* param, T* momentum_buffer, const T* grad, int64_t n, const SgdParams& p,
+              int threads);
+template <typename T>
+void adam_step(T* param, T* exp_avg, T* exp_avg_sq, const T* grad, int64_t n, const AdamParams& p,
+               int threads);
+}  // namespace ref
+
+}  // namespace nnx::kernels

@@ -1,0 +1,62 @@
+// Loop drivers shared by the SIMD kernels: chunked OpenMP over elements or rows, and vector loops
+// whose last partial vector goes through a padded buffer, so every element is computed by the same
+// vector code wherever it falls: results do not depend on the thread count or on alignment.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+namespace nnx::kernels::simd {
+
+// Elements per parallel chunk: a multiple of every vector width, large enough to amortise a
+// thread's start (about 30 us of work).
+constexpr int64_t kChunk = 16384;
+
+// Calls f(begin, end) over [0, n) in chunks of `chunk`, in parallel when there is more than one.
+template <class F>
+void parallel_chunks(int64_t n, int64_t chunk, int threads, F f) {
+  const int64_t chunks = (n + chunk - 1) / chunk;
+  if (threads <= 1 || chunks <= 1) {
+    for (int64_t c = 0; c < chunks; ++c) f(c * chunk, std::min(n, (c + 1) * chunk));
+    return;
+  }
+  (void)threads;
+#pragma omp parallel for schedule(static) num_threads(int(std::min<int64_t>(threads, chunks)))
+  for (int64_t c = 0; c < chunks; ++c) f(c * chunk, std::min(n, (c + 1) * chunk));
+}
+
+// Loads `count` (<= width) floats, the remaining lanes set to `fill`.
+template <class V>
+typename V::R load(const float* p, int count, float fill = 0.0f) {
+  if (count == V::kWidth) return V::load(p);
+  alignas(64) float buf[V::kWidth];
+  for (int i = 0; i < V::kWidth; ++i) buf[i] = i < count ? p[i] : fill;
+  return V::load(buf);
+}
+
+template <class V>
+void store(float* p, typename V::R v, int count) {
+  if (count == V::kWidth) return V::store(p, v);
+  alignas(64) float buf[V::kWidth];
+  V::store(buf, v);
+  for (int i = 0; i < count; ++i) p[i] = buf[i];
+}
+
+// body(i, count) for every vector of [begin, end): count == width except possibly the last.
+template <class V, class Body>
+void for_vectors(int64_t begin, int64_t end, Body body) {
+  for (int64_t i = begin; i < end; i += V::kWidth)
+    body(i, int(std::min<int64_t>(V::kWidth, end - i)));
+}
+
+// out[i] = f(in[i]...) for i in [0, n), in parallel chunks.
+template <class V, class F, class... In>
+void map(float* out, int64_t n, int threads, F f, const In*... in) {
+  parallel_chunks(n, kChunk, threads, [&](int64_t b, int64_t e) {
+    for_vectors<V>(b, e, [&](int64_t i, int count) {
+      store<V>(out + i, f(load<V>(in + i, count)...), count);
+    });
+  });
+}
+
+}  // namespace nnx::kernels::simd

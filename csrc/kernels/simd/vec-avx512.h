@@ -1,0 +1,66 @@
+// 16 floats in a zmm register: the operations the generic SIMD kernels (simd/*.h templates) use.
+// Only for files compiled with the AVX-512 flags (names ending in -avx512.cpp).
+#pragma once
+
+#include <immintrin.h>
+
+namespace nnx::kernels::avx512 {
+
+struct VecF32 {
+  using R = __m512;
+  using M = __mmask16;  // a lane predicate
+  static constexpr int kWidth = 16;
+
+  static R load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, R v) { _mm512_storeu_ps(p, v); }
+  static R zero() { return _mm512_setzero_ps(); }
+  static R set1(float x) { return _mm512_set1_ps(x); }
+  static R add(R a, R b) { return _mm512_add_ps(a, b); }
+  static R sub(R a, R b) { return _mm512_sub_ps(a, b); }
+  static R mul(R a, R b) { return _mm512_mul_ps(a, b); }
+  static R div(R a, R b) { return _mm512_div_ps(a, b); }
+  static R fmadd(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }   // a * b + c
+  static R fnmadd(R a, R b, R c) { return _mm512_fnmadd_ps(a, b, c); } // c - a * b
+  // x86 min/max return the second operand when either is NaN: callers put the variable second
+  // (max(zero, x)) so that NaN propagates.
+  static R max(R a, R b) { return _mm512_max_ps(a, b); }
+  static R min(R a, R b) { return _mm512_min_ps(a, b); }
+  static R sqrt(R a) { return _mm512_sqrt_ps(a); }
+  static R abs(R a) { return _mm512_abs_ps(a); }
+  static R round(R a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static M gt(R a, R b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+  static M ge(R a, R b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
+  static M lt(R a, R b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+  static M eq(R a, R b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
+  static M both(M a, M b) { return a & b; }
+  static R select(M m, R if_true, R if_false) { return _mm512_mask_blend_ps(m, if_false, if_true); }
+  // 2^n for integral n in [-126, 127], built directly in the exponent field.
+  static R pow2(R n) {
+    const __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
+  }
+  // x = m * 2^e with m in [0.5, 1), for positive normal x.
+  static R frexp(R x, R* e) {
+    const __m512i bits = _mm512_castps_si512(x);
+    *e = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(bits, 23), _mm512_set1_epi32(126)));
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_and_si512(bits, _mm512_set1_epi32(0x807fffff)),
+                                               _mm512_set1_epi32(0x3f000000)));
+  }
+  static float reduce_add(R v) {
+    // Fixed pairwise order, so a row's sum never depends on anything but its values.
+    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_movehdup_ps(q));
+    return _mm_cvtss_f32(q);
+  }
+  static float reduce_max(R v) {
+    const __m256 h = _mm256_max_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    __m128 q = _mm_max_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    q = _mm_max_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_max_ss(q, _mm_movehdup_ps(q));
+    return _mm_cvtss_f32(q);
+  }
+};
+
+}  // namespace nnx::kernels::avx512

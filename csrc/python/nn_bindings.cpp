@@ -1,0 +1,314 @@
+// Bindings of nnx/nn.h: numpy in, numpy out, with the signatures of python/nnx/_kernels.py.
+// Arrays must be C-contiguous and share one float dtype (float32 -> SIMD kernels, float64 -> the
+// reference); the seam in _kernels.py makes them so. The GIL is released while kernels run.
+#include <string>
+
+#include "arrays.h"
+#include "nnx/nn.h"
+
+namespace nnx::python {
+namespace {
+
+Activation parse_activation(const std::string& name) {
+  static const char* names[] = {"sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus",
+                                "hardsigmoid"};
+  for (int i = 0; i < 7; ++i)
+    if (name == names[i]) return static_cast<Activation>(i);
+  throw py::value_error("unknown activation '" + name + "'");
+}
+
+PointLoss parse_point_loss(const std::string& name) {
+  if (name == "mse") return PointLoss::mse;
+  if (name == "l1") return PointLoss::l1;
+  if (name == "bce_with_logits") return PointLoss::bce_with_logits;
+  throw py::value_error("unknown loss '" + name + "'");
+}
+
+// A C-contiguous array of dtype T (the dtype of the call's first array), or an error naming it.
+template <typename T>
+T* data(const py::array& x, const char* fn, const char* name) {
+  if (!x.dtype().is(py::dtype::of<T>()))
+    throw py::type_error(std::string(fn) + ": " + name + " must be " +
+                         std::string(py::str(py::dtype::of<T>())) + ", got " +
+                         std::string(py::str(x.dtype())));
+  if (!(x.flags() & py::array::c_style))
+    throw py::value_error(std::string(fn) + ": " + name + " must be C-contiguous");
+  return static_cast<T*>(const_cast<void*>(x.data()));
+}
+
+template <typename T>
+T* writable(py::array& x, const char* fn, const char* name) {
+  if (!x.writeable()) throw py::value_error(std::string(fn) + ": " + name + " is read-only");
+  return data<T>(x, fn, name);
+}
+
+void same_shape(const py::array& a, const py::array& b, const char* fn, const char* an,
+                const char* bn) {
+  bool same = a.ndim() == b.ndim();
+  for (py::ssize_t i = 0; same && i < a.ndim(); ++i) same = a.shape(i) == b.shape(i);
+  if (!same)
+    throw py::value_error(std::string(fn) + ": " + an + " has shape " + shape_str(a) + " but " +
+                          bn + " has shape " + shape_str(b));
+}
+
+// (rows, cols) of an array seen as rows of its last axis.
+std::pair<int64_t, int64_t> rows_cols(const py::array& x, const char* fn, const char* name) {
+  if (x.ndim() < 1) throw py::value_error(std::string(fn) + ": " + name + " must have an axis");
+  const int64_t cols = x.shape(x.ndim() - 1);
+  return {cols == 0 ? 0 : x.size() / cols, cols};
+}
+
+py::array empty_like(const py::array& x) {
+  return py::array(x.dtype(), std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+}
+
+// Calls f(T{}) with T the float type of x.
+template <class F>
+auto by_dtype(const py::array& x, const char* fn, const char* name, F f) {
+  return float_dtype(x, fn, name) == Dtype::f32 ? f(float{}) : f(double{});
+}
+
+const int64_t* class_targets(const py::array& target, int64_t rows, const char* fn) {
+  if (target.ndim() != 1 || target.shape(0) != rows)
+    throw py::value_error(std::string(fn) + ": target must have shape (" + std::to_string(rows) +
+                          ",), got " + shape_str(target));
+  return data<int64_t>(target, fn, "target");
+}
+
+void bind_activations(py::module_& m) {
+  m.def("act_forward", [](const std::string& name, const py::array& x, double alpha) {
+    const Activation act = parse_activation(name);
+    py::array y = empty_like(x);
+    by_dtype(x, "act_forward", "x", [&](auto t) {
+      using T = decltype(t);
+      const T* xp = data<T>(x, "act_forward", "x");
+      T* yp = data<T>(y, "act_forward", "y");
+      py::gil_scoped_release release;
+      activation_forward<T>(act, yp, xp, x.size(), T(alpha));
+    });
+    return y;
+  }, py::arg("name"), py::arg("x"), py::arg("alpha") = 0.0);
+
+  m.def("act_backward", [](const std::string& name, const py::array& gy, const py::array& x,
+                           const py::array& y, double alpha) {
+    const char* fn = "act_backward";
+    const Activation act = parse_activation(name);
+    same_shape(gy, x, fn, "grad_y", "x");
+    same_shape(y, x, fn, "y", "x");
+    py::array gx = empty_like(x);
+    by_dtype(x, fn, "x", [&](auto t) {
+      using T = decltype(t);
+      const T *gp = data<T>(gy, fn, "grad_y"), *xp = data<T>(x, fn, "x"), *yp = data<T>(y, fn, "y");
+      T* out = data<T>(gx, fn, "grad_x");
+      py::gil_scoped_release release;
+      activation_backward<T>(act, out, gp, xp, yp, x.size(), T(alpha));
+    });
+    return gx;
+  }, py::arg("name"), py::arg("grad_y"), py::arg("x"), py::arg("y"), py::arg("alpha") = 0.0);
+
+  m.def("softmax_forward", [](const py::array& x, bool log) {
+    const auto [rows, cols] = rows_cols(x, "softmax", "x");
+    py::array y = empty_like(x);
+    by_dtype(x, "softmax", "x", [&](auto t) {
+      using T = decltype(t);
+      const T* xp = data<T>(x, "softmax", "x");
+      T* yp = data<T>(y, "softmax", "y");
+      py::gil_scoped_release release;
+      if (rows > 0) softmax_forward<T>(yp, xp, rows, cols, log);
+    });
+    return y;
+  }, py::arg("x"), py::arg("log") = false);
+
+  m.def("softmax_backward", [](const py::array& gy, const py::array& y, bool log) {
+    const char* fn = "softmax_backward";
+    same_shape(gy, y, fn, "grad_y", "y");
+    const auto [rows, cols] = rows_cols(y, fn, "y");
+    py::array gx = empty_like(y);
+    by_dtype(y, fn, "y", [&](auto t) {
+      using T = decltype(t);
+      const T *gp = data<T>(gy, fn, "grad_y"), *yp = data<T>(y, fn, "y");
+      T* out = data<T>(gx, fn, "grad_x");
+      py::gil_scoped_release release;
+      if (rows > 0) softmax_backward<T>(out, gp, yp, rows, cols, log);
+    });
+    return gx;
+  }, py::arg("grad_y"), py::arg("y"), py::arg("log") = false);
+}
+
+void bind_losses(py::module_& m) {
+  m.def("cross_entropy_forward", [](const py::array& logits, const py::array& target,
+                                    double smoothing) {
+    const char* fn = "cross_entropy";
+    if (logits.ndim() != 2)
+      throw py::value_error("cross_entropy: logits must be (N, C), got " + shape_str(logits));
+    const int64_t rows = logits.shape(0), cols = logits.shape(1);
+    py::array loss(logits.dtype(), std::vector<py::ssize_t>{rows});
+    py::array probs = empty_like(logits);
+    by_dtype(logits, fn, "logits", [&](auto t) {
+      using T = decltype(t);
+      const int64_t* index = nullptr;
+      const T* prob = nullptr;
+      if (target.ndim() == 1) {
+        index = class_targets(target, rows, fn);
+      } else {
+        same_shape(target, logits, fn, "target", "logits");
+        prob = data<T>(target, fn, "target");
+      }
+      const T* x = data<T>(logits, fn, "logits");
+      T *lp = data<T>(loss, fn, "loss"), *pp = data<T>(probs, fn, "probs");
+      py::gil_scoped_release release;
+      cross_entropy_forward<T>(lp, pp, x, index, prob, rows, cols, T(smoothing));
+    });
+    return py::make_tuple(loss, probs);
+  }, py::arg("logits"), py::arg("target"), py::arg("label_smoothing") = 0.0);
+
+  m.def("cross_entropy_backward", [](const py::array& grad_loss, const py::array& probs,
+                                     const py::array& target, double smoothing) {
+    const char* fn = "cross_entropy_backward";
+    if (probs.ndim() != 2) throw py::value_error("cross_entropy_backward: probs must be (N, C)");
+    const int64_t rows = probs.shape(0), cols = probs.shape(1);
+    py::array grad = empty_like(probs);
+    by_dtype(probs, fn, "probs", [&](auto t) {
+      using T = decltype(t);
+      const int64_t* index = nullptr;
+      const T* prob = nullptr;
+      if (target.ndim() == 1) index = class_targets(target, rows, fn);
+      else prob = data<T>(target, fn, "target");
+      if (grad_loss.ndim() != 1 || grad_loss.shape(0) != rows)
+        throw py::value_error("cross_entropy_backward: grad_loss must have shape (N,)");
+      const T *gl = data<T>(grad_loss, fn, "grad_loss"), *p = data<T>(probs, fn, "probs");
+      T* out = data<T>(grad, fn, "grad");
+      py::gil_scoped_release release;
+      cross_entropy_backward<T>(out, gl, p, index, prob, rows, cols, T(smoothing));
+    });
+    return grad;
+  }, py::arg("grad_loss"), py::arg("probs"), py::arg("target"), py::arg("label_smoothing") = 0.0);
+
+  m.def("elementwise_loss_forward", [](const std::string& name, const py::array& input,
+                                       const py::array& target) {
+    const char* fn = "elementwise_loss";
+    const PointLoss kind = parse_point_loss(name);
+    same_shape(input, target, fn, "input", "target");
+    py::array loss = empty_like(input);
+    by_dtype(input, fn, "input", [&](auto t) {
+      using T = decltype(t);
+      const T *x = data<T>(input, fn, "input"), *tp = data<T>(target, fn, "target");
+      T* out = data<T>(loss, fn, "loss");
+      py::gil_scoped_release release;
+      point_loss_forward<T>(kind, out, x, tp, input.size());
+    });
+    return loss;
+  }, py::arg("name"), py::arg("input"), py::arg("target"));
+
+  m.def("elementwise_loss_backward", [](const std::string& name, const py::array& grad,
+                                        const py::array& input, const py::array& target) {
+    const char* fn = "elementwise_loss_backward";
+    const PointLoss kind = parse_point_loss(name);
+    same_shape(input, target, fn, "input", "target");
+    same_shape(grad, input, fn, "grad", "input");
+    py::array gi = empty_like(input);
+    by_dtype(input, fn, "input", [&](auto t) {
+      using T = decltype(t);
+      const T *g = data<T>(grad, fn, "grad"), *x = data<T>(input, fn, "input"),
+              *tp = data<T>(target, fn, "target");
+      T* out = data<T>(gi, fn, "grad_input");
+      py::gil_scoped_release release;
+      point_loss_backward<T>(kind, out, g, x, tp, input.size());
+    });
+    return gi;
+  }, py::arg("name"), py::arg("grad"), py::arg("input"), py::arg("target"));
+
+  m.def("multiclass_hinge_forward", [](const py::array& scores, const py::array& target,
+                                       double margin) {
+    const char* fn = "multiclass_hinge_loss";
+    if (scores.ndim() != 2) throw py::value_error("multiclass_hinge_loss: scores must be (N, C)");
+    const int64_t rows = scores.shape(0), cols = scores.shape(1);
+    py::array loss(scores.dtype(), std::vector<py::ssize_t>{rows});
+    by_dtype(scores, fn, "scores", [&](auto t) {
+      using T = decltype(t);
+      const int64_t* tp = class_targets(target, rows, fn);
+      const T* s = data<T>(scores, fn, "scores");
+      T* out = data<T>(loss, fn, "loss");
+      py::gil_scoped_release release;
+      multiclass_hinge_forward<T>(out, s, tp, rows, cols, T(margin));
+    });
+    return loss;
+  }, py::arg("scores"), py::arg("target"), py::arg("margin") = 1.0);
+
+  m.def("multiclass_hinge_backward", [](const py::array& grad_loss, const py::array& scores,
+                                        const py::array& target, double margin) {
+    const char* fn = "multiclass_hinge_backward";
+    if (scores.ndim() != 2) throw py::value_error("multiclass_hinge_loss: scores must be (N, C)");
+    const int64_t rows = scores.shape(0), cols = scores.shape(1);
+    py::array grad = empty_like(scores);
+    by_dtype(scores, fn, "scores", [&](auto t) {
+      using T = decltype(t);
+      const int64_t* tp = class_targets(target, rows, fn);
+      if (grad_loss.ndim() != 1 || grad_loss.shape(0) != rows)
+        throw py::value_error("multiclass_hinge_backward: grad_loss must have shape (N,)");
+      const T *gl = data<T>(grad_loss, fn, "grad_loss"), *s = data<T>(scores, fn, "scores");
+      T* out = data<T>(grad, fn, "grad");
+      py::gil_scoped_release release;
+      multiclass_hinge_backward<T>(out, gl, s, tp, rows, cols, T(margin));
+    });
+    return grad;
+  }, py::arg("grad_loss"), py::arg("scores"), py::arg("target"), py::arg("margin") = 1.0);
+}
+
+void bind_optimizers(py::module_& m) {
+  m.def("sgd_step", [](py::array& param, const py::array& grad, py::object buffer, double lr,
+                       double momentum, double dampening, double weight_decay, bool nesterov,
+                       bool first_step) {
+    const char* fn = "sgd_step";
+    same_shape(grad, param, fn, "grad", "param");
+    py::array buf;
+    if (!buffer.is_none()) {
+      buf = py::reinterpret_borrow<py::array>(buffer);
+      same_shape(buf, param, fn, "momentum_buffer", "param");
+    }
+    check_no_overlap(param, "param", grad, "grad", fn);
+    SgdOptions o{lr, momentum, dampening, weight_decay, nesterov, first_step};
+    by_dtype(param, fn, "param", [&](auto t) {
+      using T = decltype(t);
+      T* p = writable<T>(param, fn, "param");
+      const T* g = data<T>(grad, fn, "grad");
+      T* b = buffer.is_none() ? nullptr : writable<T>(buf, fn, "momentum_buffer");
+      py::gil_scoped_release release;
+      sgd_step<T>(p, b, g, param.size(), o);
+    });
+  }, py::arg("param"), py::arg("grad"), py::arg("momentum_buffer"), py::kw_only(), py::arg("lr"),
+     py::arg("momentum") = 0.0, py::arg("dampening") = 0.0, py::arg("weight_decay") = 0.0,
+     py::arg("nesterov") = false, py::arg("first_step") = false);
+
+  m.def("adam_step", [](py::array& param, const py::array& grad, py::array& exp_avg,
+                        py::array& exp_avg_sq, int64_t step, double lr, double beta1, double beta2,
+                        double eps, double weight_decay, bool decoupled) {
+    const char* fn = "adam_step";
+    same_shape(grad, param, fn, "grad", "param");
+    same_shape(exp_avg, param, fn, "exp_avg", "param");
+    same_shape(exp_avg_sq, param, fn, "exp_avg_sq", "param");
+    check_no_overlap(param, "param", grad, "grad", fn);
+    AdamOptions o{lr, beta1, beta2, eps, weight_decay, decoupled, step};
+    by_dtype(param, fn, "param", [&](auto t) {
+      using T = decltype(t);
+      T* p = writable<T>(param, fn, "param");
+      const T* g = data<T>(grad, fn, "grad");
+      T* m1 = writable<T>(exp_avg, fn, "exp_avg");
+      T* m2 = writable<T>(exp_avg_sq, fn, "exp_avg_sq");
+      py::gil_scoped_release release;
+      adam_step<T>(p, m1, m2, g, param.size(), o);
+    });
+  }, py::arg("param"), py::arg("grad"), py::arg("exp_avg"), py::arg("exp_avg_sq"), py::kw_only(),
+     py::arg("step"), py::arg("lr"), py::arg("beta1") = 0.9, py::arg("beta2") = 0.999,
+     py::arg("eps") = 1e-8, py::arg("weight_decay") = 0.0, py::arg("decoupled") = false);
+}
+
+}  // namespace
+
+void bind_nn(py::module_& m) {
+  bind_activations(m);
+  bind_losses(m);
+  bind_optimizers(m);
+}
+
+}  // namespace nnx::python
