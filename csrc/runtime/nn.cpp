@@ -171,8 +171,7 @@ void sgd_step(T* param, T* buf, const T* grad, int64_t n, const SgdOptions& o) {
   require(o.momentum == 0 || buf != nullptr, "sgd_step: momentum needs a momentum buffer");
   require(!o.nesterov || (o.momentum > 0 && o.dampening == 0),
           "sgd_step: nesterov needs momentum > 0 and dampening == 0");
-  const k::SgdParams p{float(o.lr), float(o.momentum), float(o.dampening), float(o.weight_decay),
-                       o.nesterov, o.first_step};
+  const k::SgdParams p{o.lr, o.momentum, o.dampening, o.weight_decay, o.nesterov, o.first_step};
   const int th = get_num_threads();
   if (auto* t = simd<T>(&runtime::KernelTable::optim))
     return t->sgd_step((float*)param, (float*)buf, (const float*)grad, n, p, th);
@@ -189,9 +188,9 @@ void adam_step(T* param, T* m, T* v, const T* grad, int64_t n, const AdamOptions
   require(o.eps >= 0, "adam_step: eps must be >= 0");
   require(o.weight_decay >= 0, "adam_step: weight_decay must be >= 0");
   require(o.step >= 1, "adam_step: step counts from 1, got " + std::to_string(o.step));
-  const k::AdamParams p{float(o.lr), float(o.beta1), float(o.beta2), float(o.eps),
-                        float(o.weight_decay), o.decoupled,
-                        1.0 - std::pow(o.beta1, double(o.step)), 1.0 - std::pow(o.beta2, double(o.step))};
+  const k::AdamParams p{o.lr, o.beta1, o.beta2, o.eps, o.weight_decay, o.decoupled,
+                        1.0 - std::pow(o.beta1, double(o.step)),
+                        1.0 - std::pow(o.beta2, double(o.step))};
   const int th = get_num_threads();
   if (auto* t = simd<T>(&runtime::KernelTable::optim))
     return t->adam_step((float*)param, (float*)m, (float*)v, (const float*)grad, n, p, th);

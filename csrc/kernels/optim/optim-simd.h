@@ -13,8 +13,8 @@ template <class V>
 void sgd_step(float* param, float* buf, const float* grad, int64_t n, const SgdParams& p,
               int threads) {
   using R = typename V::R;
-  const R lr = V::set1(p.lr), wd = V::set1(p.weight_decay), mom = V::set1(p.momentum),
-          damp = V::set1(1 - p.dampening);
+  const R lr = V::set1(float(p.lr)), wd = V::set1(float(p.weight_decay)),
+          mom = V::set1(float(p.momentum)), damp = V::set1(float(1 - p.dampening));
   parallel_chunks(n, kChunk, threads, [&](int64_t b, int64_t e) {
     for_vectors<V>(b, e, [&](int64_t i, int c) {
       const R w = load<V>(param + i, c);
@@ -33,10 +33,11 @@ template <class V>
 void adam_step(float* param, float* m, float* v, const float* grad, int64_t n, const AdamParams& p,
                int threads) {
   using R = typename V::R;
-  const R b1 = V::set1(p.beta1), b2 = V::set1(p.beta2), one_b1 = V::set1(1 - p.beta1),
-          one_b2 = V::set1(1 - p.beta2), eps = V::set1(p.eps);
-  const R l2 = V::set1(p.decoupled ? 0.0f : p.weight_decay);
-  const R shrink = V::set1(p.decoupled ? 1 - p.lr * p.weight_decay : 1.0f);
+  const R b1 = V::set1(float(p.beta1)), b2 = V::set1(float(p.beta2)),
+          one_b1 = V::set1(float(1 - p.beta1)), one_b2 = V::set1(float(1 - p.beta2)),
+          eps = V::set1(float(p.eps));
+  const R l2 = V::set1(p.decoupled ? 0.0f : float(p.weight_decay));
+  const R shrink = V::set1(p.decoupled ? float(1 - p.lr * p.weight_decay) : 1.0f);
   // param -= lr * (m / bc1) / (sqrt(v / bc2) + eps), with the divisions by bc folded into two
   // constants: step = lr / bc1, and sqrt(v / bc2) = sqrt(v) * rsqrt_bc2.
   const R step = V::set1(float(p.lr / p.bias_correction1));

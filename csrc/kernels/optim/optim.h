@@ -5,14 +5,16 @@
 
 namespace nnx::kernels {
 
+// Hyper-parameters are double so that the float64 reference path keeps them exact; the float32
+// kernels round them once, when they broadcast them into registers.
 struct SgdParams {
-  float lr, momentum, dampening, weight_decay;
+  double lr, momentum, dampening, weight_decay;
   bool nesterov, first_step;  // first_step: the momentum buffer starts as the gradient
 };
 
 // bias_correction1/2 = 1 - beta^step, computed once per step by the caller.
 struct AdamParams {
-  float lr, beta1, beta2, eps, weight_decay;
+  double lr, beta1, beta2, eps, weight_decay;
   bool decoupled;  // AdamW: param *= 1 - lr * weight_decay; Adam: grad += weight_decay * param
   double bias_correction1, bias_correction2;
 };
