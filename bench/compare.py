@@ -22,7 +22,7 @@ from collections.abc import Callable
 import numpy as np
 
 import nnx
-from nnx import _core
+from nnx import _core, _kernels
 
 SQUARE = [256, 512, 1024, 2048]
 # (M, K, N) of real layers: an MLP, a wide linear layer, LeNet-5's conv2 and conv1 as im2col
@@ -117,9 +117,45 @@ def bench_gemm(args, torch) -> None:
             print("| " + " | ".join(str(x) for x in row) + " |", flush=True)
 
 
+def bench_adam(args, torch) -> None:
+    """One fused Adam step on a flat float32 parameter: nnx's C++ kernel vs torch's fused Adam."""
+    sizes = [1_000_000, 10_000_000] if not args.quick else [100_000]
+    for threads in args.threads:
+        nnx.set_num_threads(threads)
+        if torch is not None:
+            torch.set_num_threads(threads)
+        print(f"\n## Adam step (lr 1e-3, weight_decay 0), {threads} thread(s)\n")
+        cols = ["params", "nnx ms", "nnx GB/s"] + (["torch fused ms", "nnx/torch"] if torch else [])
+        print("| " + " | ".join(cols) + " |")
+        print("|" + "---|" * len(cols))
+        rng = np.random.default_rng(0)
+        for n in sizes:
+            p = rng.standard_normal(n, dtype=np.float32)
+            g = rng.standard_normal(n, dtype=np.float32)
+            m, v = np.zeros_like(p), np.zeros_like(p)
+            step = [0]
+
+            def nnx_step():
+                step[0] += 1
+                _kernels.adam_step(p, g, m, v, step=step[0], lr=1e-3)
+
+            fns = {"nnx": nnx_step}
+            if torch is not None:
+                tp = torch.nn.Parameter(torch.from_numpy(p.copy()))
+                tp.grad = torch.from_numpy(g.copy())
+                opt = torch.optim.Adam([tp], lr=1e-3, fused=True)
+                fns["torch"] = opt.step
+            t = timed_rounds(fns, args.repeats, args.min_time, settle=0.15 if threads > 1 else 0.0)
+            # Bytes moved: read param, grad, m, v; write param, m, v.
+            row = [f"{n:,}", f"{t['nnx'] * 1e3:.3f}", f"{7 * 4 * n / t['nnx'] / 1e9:.1f}"]
+            if torch is not None:
+                row += [f"{t['torch'] * 1e3:.3f}", f"{t['torch'] / t['nnx']:.2f}x"]
+            print("| " + " | ".join(row) + " |", flush=True)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["gemm"], help="kernel family to compare")
+    parser.add_argument("what", choices=["gemm", "adam"], help="what to compare")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=15, help="timed rounds per library (median)")
     parser.add_argument("--min-time", type=float, default=0.02, help="seconds per timed round")
@@ -144,8 +180,7 @@ def main(argv=None) -> None:
           + f", Python {platform.python_version()}")
     print(f"# threads: {args.threads[0]} for nnx, numpy and torch "
           f"({', '.join(f'{v}={os.environ.get(v)}' for v in THREAD_VARS)})")
-    if args.what == "gemm":
-        bench_gemm(args, torch)
+    {"gemm": bench_gemm, "adam": bench_adam}[args.what](args, torch)
 
 
 if __name__ == "__main__":
