@@ -1,0 +1,59 @@
+"""Gradient clipping, in place on the ``.grad`` of parameters, as ``torch.nn.utils``."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_"]
+
+
+def _grads(parameters) -> list[np.ndarray]:
+    if hasattr(parameters, "grad") and hasattr(parameters, "data"):
+        parameters = [parameters]
+    return [p.grad.data for p in parameters if p.grad is not None]
+
+
+def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
+                    error_if_nonfinite: bool = False) -> float:
+    """Scales all gradients together so that their joint norm (the norm of the vector of every
+    gradient element) is at most ``max_norm``; returns the norm before clipping.
+
+    Unlike PyTorch, which returns a 0-d tensor, the norm is a Python float. ``norm_type`` may be
+    any p >= 1 or ``inf``. A non-finite norm raises ``RuntimeError`` when
+    ``error_if_nonfinite``, and otherwise leaves the gradients as they are.
+    """
+    norm_type = float(norm_type)
+    if not (norm_type >= 1 or norm_type == math.inf):
+        raise ValueError(f"clip_grad_norm_: norm_type must be >= 1 or inf, got {norm_type}")
+    if not max_norm >= 0:
+        raise ValueError(f"clip_grad_norm_: max_norm must be >= 0, got {max_norm}")
+    grads = _grads(parameters)
+    if not grads:
+        return 0.0
+    if norm_type == math.inf:
+        total = max(float(np.max(np.abs(g))) if g.size else 0.0 for g in grads)
+    else:
+        # Per-tensor norms in float64, then the norm of those: the same value as one norm over
+        # the concatenation, without concatenating.
+        norms = [np.linalg.norm(g.ravel().astype(np.float64), ord=norm_type) for g in grads]
+        total = float(np.linalg.norm(np.array(norms), ord=norm_type))
+    if not math.isfinite(total):
+        if error_if_nonfinite:
+            raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
+                               "gradients is non-finite, so it cannot be clipped")
+        return total
+    coef = max_norm / (total + 1e-6)
+    if coef < 1:
+        for g in grads:
+            g *= np.asarray(coef, dtype=g.dtype)
+    return total
+
+
+def clip_grad_value_(parameters, clip_value: float) -> None:
+    """Clamps every gradient element to ``[-clip_value, clip_value]``."""
+    if not clip_value >= 0:
+        raise ValueError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value}")
+    for g in _grads(parameters):
+        np.clip(g, -clip_value, clip_value, out=g)
