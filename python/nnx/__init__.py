@@ -6,7 +6,7 @@ Python layer on top of it.
 
 import numpy as _np
 
-from nnx import _core, autograd, nn, random, testing
+from nnx import _core, autograd, data, io, nn, optim, random, testing, train
 from nnx._factory import (
     arange,
     empty,
@@ -27,6 +27,7 @@ from nnx._ops import where
 from nnx._runtime import get_num_threads, info, num_threads, set_num_threads
 from nnx._shape_ops import cat, stack
 from nnx.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from nnx.io import load, save
 from nnx.linalg import gemm
 from nnx.random import get_rng_state, initial_seed, manual_seed, set_rng_state
 from nnx.tensor import Tensor, from_numpy, tensor
@@ -46,6 +47,12 @@ __all__ = [
     "__version__",
     "arange",
     "autograd",
+    "data",
+    "io",
+    "load",
+    "optim",
+    "save",
+    "train",
     "cat",
     "empty",
     "enable_grad",

@@ -1,4 +1,4 @@
-"""Command line: ``python -m nnx info`` (or the ``nnx`` console script)."""
+"""Command line: ``python -m nnx info``, ``python -m nnx train mlp ...`` (or the ``nnx`` script)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 import nnx
+from nnx import cli_train
 
 
 def _gemm_check(size: int, repeats: int) -> None:
@@ -41,7 +42,7 @@ def cmd_info(args: argparse.Namespace) -> None:
         _gemm_check(args.size, args.repeats)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nnx", description="nnx command line")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("info", help="print build and CPU information, run a quick GEMM check")
@@ -49,8 +50,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--size", type=int, default=1024, help="matrix size of the GEMM check")
     p.add_argument("--repeats", type=int, default=5, help="timed GEMM runs")
     p.set_defaults(func=cmd_info)
+    cli_train.add_train_parser(sub)
     args = parser.parse_args(argv)
-    args.func(args)
+    return args.func(args) or 0
 
 
 if __name__ == "__main__":
