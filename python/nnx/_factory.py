@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnx import _memory
 from nnx.random import default_generator
 from nnx.tensor import Tensor
 
@@ -33,7 +34,7 @@ def _new(array: np.ndarray, requires_grad: bool) -> Tensor:
 
 
 def zeros(*size, dtype=np.float32, requires_grad: bool = False) -> Tensor:
-    return _new(np.zeros(_size(size), dtype), requires_grad)
+    return _new(_memory.zeros(_size(size), dtype), requires_grad)
 
 
 def ones(*size, dtype=np.float32, requires_grad: bool = False) -> Tensor:
@@ -41,7 +42,7 @@ def ones(*size, dtype=np.float32, requires_grad: bool = False) -> Tensor:
 
 
 def empty(*size, dtype=np.float32, requires_grad: bool = False) -> Tensor:
-    return _new(np.empty(_size(size), dtype), requires_grad)
+    return _new(_memory.empty(_size(size), dtype), requires_grad)
 
 
 def full(size, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:

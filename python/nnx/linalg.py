@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnx import _core
+from nnx import _core, _memory
 
 
 def gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, bias=None,
@@ -31,7 +31,7 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, bia
             raise ValueError(f"gemm: a and b must be 2-D, got shapes {a.shape} and {b.shape}")
         m = a.shape[1] if trans_a else a.shape[0]
         n = b.shape[0] if trans_b else b.shape[1]
-        c = np.empty((m, n), dtype=a.dtype)
+        c = _memory.empty((m, n), a.dtype)
     elif not isinstance(c, np.ndarray):
         raise TypeError(f"gemm: c must be a numpy.ndarray, got {type(c).__name__}")
     if bias is None:

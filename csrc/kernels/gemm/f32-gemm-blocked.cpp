@@ -44,7 +44,14 @@ Plan make_plan(const SgemmConfig& cfg, const SgemmProblem& p, int num_threads) {
 
   const double flops = 2.0 * double(p.m) * double(p.n) * double(p.k);
   int threads = std::max(1, std::min<int>(num_threads, int(flops / kMinFlopsPerThread)));
-  plan.split_m = m_tiles >= 2 * threads || m_tiles >= n_tiles;
+  // Split the dimension whose tiles divide most evenly among the threads (64 rows = 5 row tiles
+  // would split 3 + 2, while 256 columns = 8 column tiles split 4 + 4); rows on a tie, since
+  // threads that split rows share one packed B panel.
+  const auto balance = [threads](int64_t tiles) {
+    const int64_t per_thread = ceil_div(tiles, threads);
+    return double(tiles) / double(per_thread * threads);
+  };
+  plan.split_m = balance(m_tiles) >= balance(n_tiles);
   threads = int(std::min<int64_t>(threads, plan.split_m ? m_tiles : n_tiles));
   plan.threads = std::max(1, threads);
 

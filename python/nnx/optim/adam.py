@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from nnx import _kernels
+from nnx import _kernels, _memory
 from nnx.optim.optimizer import Optimizer, _check_nonnegative
 
 __all__ = ["Adam", "AdamW"]
@@ -52,8 +52,8 @@ class Adam(Optimizer):
                 state = self.state.setdefault(p)
                 if not state:
                     state["step"] = 0
-                    state["exp_avg"] = np.zeros_like(param)
-                    state["exp_avg_sq"] = np.zeros_like(param)
+                    state["exp_avg"] = _memory.zeros_like(param)
+                    state["exp_avg_sq"] = _memory.zeros_like(param)
                 state["step"] = int(state["step"]) + 1
                 _kernels.adam_step(param, grad, state["exp_avg"], state["exp_avg_sq"],
                                    step=state["step"], lr=group["lr"], beta1=beta1, beta2=beta2,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnx import _kernels
+from nnx import _kernels, _memory
 from nnx.optim.optimizer import Optimizer, _check_nonnegative
 
 __all__ = ["SGD"]
@@ -42,7 +42,7 @@ class SGD(Optimizer):
                     state = self.state.setdefault(p)
                     buf = state.get("momentum_buffer")
                     if buf is None:
-                        buf = np.empty_like(param)
+                        buf = _memory.empty_like(param)
                         state["momentum_buffer"] = buf
                         first = True
                 _kernels.sgd_step(param, grad, buf, lr=group["lr"], momentum=momentum,

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from nnx import _memory
 from nnx.nn import functional as F
 from nnx.nn import init
 from nnx.nn.modules.module import Module
@@ -41,9 +42,9 @@ class Linear(Module):
                 raise ValueError(f"Linear: {name} must be a non-negative int, got {value!r}")
         self.in_features = int(in_features)
         self.out_features = int(out_features)
-        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dtype))
+        self.weight = Parameter(_memory.empty((self.out_features, self.in_features), dtype))
         if bias:
-            self.bias = Parameter(np.empty((self.out_features,), dtype=dtype))
+            self.bias = Parameter(_memory.empty((self.out_features,), dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
