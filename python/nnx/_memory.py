@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-ALIGNMENT = 64
+from nnx import _core
 
 
 def empty(shape, dtype=np.float32) -> np.ndarray:
     """An uninitialised C-contiguous array whose data starts on a 64-byte boundary."""
-    dtype = np.dtype(dtype)
-    shape = (shape,) if np.isscalar(shape) else tuple(shape)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    raw = np.empty(nbytes + ALIGNMENT, dtype=np.uint8)
-    start = -raw.ctypes.data % ALIGNMENT
-    return raw[start:start + nbytes].view(dtype).reshape(shape)
+    return _core.empty_aligned((shape,) if isinstance(shape, int) else tuple(shape),
+                               np.dtype(dtype))
 
 
 def zeros(shape, dtype=np.float32) -> np.ndarray:

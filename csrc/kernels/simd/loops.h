@@ -1,6 +1,7 @@
 // Loop drivers shared by the SIMD kernels: chunked OpenMP over elements or rows, and vector loops
-// whose last partial vector goes through a padded buffer, so every element is computed by the same
-// vector code wherever it falls: results do not depend on the thread count or on alignment.
+// whose last partial vector is loaded and stored lane by lane (masked) but computed by the same
+// vector code, so an element's result never depends on where it falls: not on the thread count,
+// not on alignment.
 #pragma once
 
 #include <algorithm>
@@ -28,18 +29,13 @@ void parallel_chunks(int64_t n, int64_t chunk, int threads, F f) {
 // Loads `count` (<= width) floats, the remaining lanes set to `fill`.
 template <class V>
 typename V::R load(const float* p, int count, float fill = 0.0f) {
-  if (count == V::kWidth) return V::load(p);
-  alignas(64) float buf[V::kWidth];
-  for (int i = 0; i < V::kWidth; ++i) buf[i] = i < count ? p[i] : fill;
-  return V::load(buf);
+  return count == V::kWidth ? V::load(p) : V::load_partial(p, count, fill);
 }
 
 template <class V>
 void store(float* p, typename V::R v, int count) {
   if (count == V::kWidth) return V::store(p, v);
-  alignas(64) float buf[V::kWidth];
-  V::store(buf, v);
-  for (int i = 0; i < count; ++i) p[i] = buf[i];
+  V::store_partial(p, v, count);
 }
 
 // body(i, count) for every vector of [begin, end): count == width except possibly the last.

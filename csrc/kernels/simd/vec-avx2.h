@@ -12,6 +12,17 @@ struct VecF32 {
 
   static R load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, R v) { _mm256_storeu_ps(p, v); }
+  // The first `count` (< 8) lanes, through a buffer: AVX2's masked moves are slow on some CPUs.
+  static R load_partial(const float* p, int count, float fill) {
+    alignas(32) float buf[8];
+    for (int i = 0; i < 8; ++i) buf[i] = i < count ? p[i] : fill;
+    return _mm256_load_ps(buf);
+  }
+  static void store_partial(float* p, R v, int count) {
+    alignas(32) float buf[8];
+    _mm256_store_ps(buf, v);
+    for (int i = 0; i < count; ++i) p[i] = buf[i];
+  }
   static R zero() { return _mm256_setzero_ps(); }
   static R set1(float x) { return _mm256_set1_ps(x); }
   static R add(R a, R b) { return _mm256_add_ps(a, b); }

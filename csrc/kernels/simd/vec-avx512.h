@@ -13,6 +13,13 @@ struct VecF32 {
 
   static R load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, R v) { _mm512_storeu_ps(p, v); }
+  // The first `count` (< 16) lanes; the others read as `fill` and are not written.
+  static R load_partial(const float* p, int count, float fill) {
+    return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), __mmask16((1u << count) - 1), p);
+  }
+  static void store_partial(float* p, R v, int count) {
+    _mm512_mask_storeu_ps(p, __mmask16((1u << count) - 1), v);
+  }
   static R zero() { return _mm512_setzero_ps(); }
   static R set1(float x) { return _mm512_set1_ps(x); }
   static R add(R a, R b) { return _mm512_add_ps(a, b); }
