@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnx import _core
+from nnx import _reference
 from nnx._reference import ACTIVATIONS, ELEMENTWISE_LOSSES  # noqa: F401  (re-exported names)
 
 
@@ -114,3 +115,64 @@ def adam_step(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, exp_avg_
     _core.adam_step(param, _c(grad, param.dtype), exp_avg, exp_avg_sq, step=step, lr=lr,
                     beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
                     decoupled=decoupled)
+
+
+# ---------------------------------------------------------------------------------------------
+# Convolution, pooling and batch norm (NCHW). Pairs are (height, width); `indices` of max
+# pooling are int64 flat positions h * W + w in the input plane; batch norm works on (N, C) and
+# (N, C, ...) with statistics per channel (axis 1). Every function returns new arrays.
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def conv2d_forward(x, w, b, stride=(1, 1), padding=(0, 0), dilation=(1, 1), relu=False):
+    """y = conv(x, w) + b (then max(y, 0) when relu): x (N, C, H, W), w (K, C, R, S), b (K,) or
+    None -> y (N, K, P, Q)."""
+    return _reference.conv2d_forward(x, w, b, stride, padding, dilation, relu)
+
+
+def conv2d_backward(grad_y, x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1)):
+    """(grad_x, grad_w, grad_b) of conv2d_forward without relu (the caller applies relu's mask
+    to grad_y first)."""
+    return _reference.conv2d_backward(grad_y, x, w, stride, padding, dilation)
+
+
+def max_pool2d_forward(x, kernel, stride, padding=(0, 0)):
+    """(y, indices); padding counts as -inf, ties go to the first position in the window."""
+    return _reference.max_pool2d_forward(x, kernel, stride, padding)
+
+
+def max_pool2d_backward(grad_y, indices, x_shape):
+    return _reference.max_pool2d_backward(grad_y, indices, x_shape)
+
+
+def avg_pool2d_forward(x, kernel, stride, padding=(0, 0), count_include_pad=True):
+    return _reference.avg_pool2d_forward(x, kernel, stride, padding, count_include_pad)
+
+
+def avg_pool2d_backward(grad_y, x_shape, kernel, stride, padding=(0, 0), count_include_pad=True):
+    return _reference.avg_pool2d_backward(grad_y, x_shape, kernel, stride, padding,
+                                          count_include_pad)
+
+
+def adaptive_avg_pool2d_forward(x, output_size):
+    return _reference.adaptive_avg_pool2d_forward(x, output_size)
+
+
+def adaptive_avg_pool2d_backward(grad_y, x_shape):
+    return _reference.adaptive_avg_pool2d_backward(grad_y, x_shape)
+
+
+def batch_norm_forward_train(x, gamma, beta, eps=1e-5):
+    """(y, mean, invstd) with batch statistics (biased variance); gamma/beta may be None."""
+    return _reference.batch_norm_forward_train(x, gamma, beta, eps)
+
+
+def batch_norm_forward_eval(x, running_mean, running_var, gamma, beta, eps=1e-5):
+    return _reference.batch_norm_forward_eval(x, running_mean, running_var, gamma, beta, eps)
+
+
+def batch_norm_backward(grad_y, x, gamma, mean, invstd):
+    """(grad_x, grad_gamma, grad_beta) of the training-mode forward."""
+    return _reference.batch_norm_backward(grad_y, x, gamma, mean, invstd)

@@ -214,3 +214,180 @@ def adam_step(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, exp_avg_
     m_hat = exp_avg / (1 - beta1**step)
     v_hat = exp_avg_sq / (1 - beta2**step)
     param -= (lr * m_hat / (np.sqrt(v_hat) + eps)).astype(param.dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# Convolution (NCHW, cross-correlation as in every deep-learning library), pooling, batch norm.
+# Pairs are (height, width). Output size: P = (H + 2 pad - dil (R - 1) - 1) // stride + 1.
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _im2col(x, r, s, stride, padding, dilation):
+    """(N, C, H, W) -> (N, C, R, S, P, Q): the input value under each kernel tap at each output."""
+    n, c, h, w = x.shape
+    p = conv_output_size(h, r, stride[0], padding[0], dilation[0])
+    q = conv_output_size(w, s, stride[1], padding[1], dilation[1])
+    xp = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
+    cols = np.empty((n, c, r, s, p, q), x.dtype)
+    for i in range(r):
+        for j in range(s):
+            hi, wj = i * dilation[0], j * dilation[1]
+            cols[:, :, i, j] = xp[:, :, hi:hi + stride[0] * p:stride[0], wj:wj + stride[1] * q:stride[1]]
+    return cols
+
+
+def conv2d_forward(x, w, b, stride=(1, 1), padding=(0, 0), dilation=(1, 1), relu=False):
+    """y[n, k, p, q] = sum_{c, r, s} w[k, c, r, s] x_pad[n, c, p*sh + r*dh, q*sw + s*dw] + b[k]."""
+    cols = _im2col(x, w.shape[2], w.shape[3], stride, padding, dilation)
+    y = np.einsum("kcrs,ncrspq->nkpq", w, cols, optimize=True)
+    if b is not None:
+        y = y + b[None, :, None, None]
+    if relu:
+        y = np.maximum(y, 0)
+    return y.astype(x.dtype)
+
+
+def conv2d_backward(grad_y, x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1)):
+    """(grad_x, grad_w, grad_b) of conv2d_forward (without relu)."""
+    n, c, h, wd = x.shape
+    k, _, r, s = w.shape
+    cols = _im2col(x, r, s, stride, padding, dilation)
+    grad_w = np.einsum("nkpq,ncrspq->kcrs", grad_y, cols, optimize=True)
+    grad_b = grad_y.sum(axis=(0, 2, 3))
+    dcols = np.einsum("kcrs,nkpq->ncrspq", w, grad_y, optimize=True)
+    p, q = grad_y.shape[2:]
+    xp = np.zeros((n, c, h + 2 * padding[0], wd + 2 * padding[1]), np.float64)
+    for i in range(r):
+        for j in range(s):
+            hi, wj = i * dilation[0], j * dilation[1]
+            xp[:, :, hi:hi + stride[0] * p:stride[0], wj:wj + stride[1] * q:stride[1]] += dcols[:, :, i, j]
+    grad_x = xp[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + wd]
+    return grad_x.astype(x.dtype), grad_w.astype(x.dtype), grad_b.astype(x.dtype)
+
+
+def _pool_windows(x, kernel, stride, padding, fill):
+    n, c, h, w = x.shape
+    p = conv_output_size(h, kernel[0], stride[0], padding[0])
+    q = conv_output_size(w, kernel[1], stride[1], padding[1])
+    xp = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2), constant_values=fill)
+    win = np.empty((n, c, p, q, kernel[0], kernel[1]), x.dtype)
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            win[..., i, j] = xp[:, :, i:i + stride[0] * p:stride[0], j:j + stride[1] * q:stride[1]]
+    return win
+
+
+def max_pool2d_forward(x, kernel, stride, padding=(0, 0)):
+    """(y, indices): the maximum of each window (padding counts as -inf) and the flat index
+    h * W + w of its first occurrence in the unpadded input plane."""
+    n, c, h, w = x.shape
+    win = _pool_windows(x, kernel, stride, padding, -np.inf)
+    flat = win.reshape(*win.shape[:4], -1)
+    arg = flat.argmax(axis=-1)
+    y = np.take_along_axis(flat, arg[..., None], -1)[..., 0]
+    p, q = y.shape[2:]
+    hi = np.arange(p)[:, None] * stride[0] - padding[0] + arg // kernel[1]
+    wi = np.arange(q)[None, :] * stride[1] - padding[1] + arg % kernel[1]
+    return y.astype(x.dtype), (hi * w + wi).astype(np.int64)
+
+
+def max_pool2d_backward(grad_y, indices, x_shape):
+    n, c, h, w = x_shape
+    grad_x = np.zeros((n * c, h * w), np.float64)
+    rows = np.repeat(np.arange(n * c), grad_y[0, 0].size)
+    np.add.at(grad_x, (rows, indices.reshape(-1)), grad_y.reshape(-1))
+    return grad_x.reshape(x_shape).astype(grad_y.dtype)
+
+
+def avg_pool2d_forward(x, kernel, stride, padding=(0, 0), count_include_pad=True):
+    """Mean of each window; padded positions count as zeros in the divisor when
+    count_include_pad, else the divisor is the number of real input positions."""
+    win = _pool_windows(x.astype(np.float64), kernel, stride, padding, 0.0)
+    total = win.sum(axis=(-2, -1))
+    return (total / _pool_divisor(x.shape, kernel, stride, padding, count_include_pad)).astype(x.dtype)
+
+
+def _pool_divisor(x_shape, kernel, stride, padding, count_include_pad):
+    if count_include_pad:
+        return float(kernel[0] * kernel[1])
+    ones = np.ones((1, 1) + tuple(x_shape[2:]))
+    return _pool_windows(ones, kernel, stride, padding, 0.0).sum(axis=(-2, -1))[0, 0]
+
+
+def avg_pool2d_backward(grad_y, x_shape, kernel, stride, padding=(0, 0), count_include_pad=True):
+    n, c, h, w = x_shape
+    p, q = grad_y.shape[2:]
+    g = grad_y.astype(np.float64) / _pool_divisor(x_shape, kernel, stride, padding, count_include_pad)
+    xp = np.zeros((n, c, h + 2 * padding[0], w + 2 * padding[1]))
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            xp[:, :, i:i + stride[0] * p:stride[0], j:j + stride[1] * q:stride[1]] += g
+    return xp[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w].astype(grad_y.dtype)
+
+
+def adaptive_avg_pool2d_forward(x, output_size):
+    """Output cell (i, j) averages rows [floor(i H / P), ceil((i + 1) H / P)) and the same for
+    columns, as in PyTorch."""
+    n, c, h, w = x.shape
+    p, q = output_size
+    y = np.empty((n, c, p, q), np.float64)
+    for i in range(p):
+        h0, h1 = (i * h) // p, -((-(i + 1) * h) // p)
+        for j in range(q):
+            w0, w1 = (j * w) // q, -((-(j + 1) * w) // q)
+            y[:, :, i, j] = x[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
+    return y.astype(x.dtype)
+
+
+def adaptive_avg_pool2d_backward(grad_y, x_shape):
+    n, c, h, w = x_shape
+    p, q = grad_y.shape[2:]
+    gx = np.zeros(x_shape, np.float64)
+    for i in range(p):
+        h0, h1 = (i * h) // p, -((-(i + 1) * h) // p)
+        for j in range(q):
+            w0, w1 = (j * w) // q, -((-(j + 1) * w) // q)
+            gx[:, :, h0:h1, w0:w1] += grad_y[:, :, i:i + 1, j:j + 1] / ((h1 - h0) * (w1 - w0))
+    return gx.astype(grad_y.dtype)
+
+
+def batch_norm_forward_train(x, gamma, beta, eps=1e-5):
+    """Normalise each channel (axis 1) with the batch statistics over every other axis:
+    y = gamma (x - mean) / sqrt(var + eps) + beta, var the biased variance.
+    Returns (y, mean, invstd); the running statistics are updated by the caller."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    x64 = x.astype(np.float64)
+    mean = x64.mean(axis=axes)
+    var = x64.var(axis=axes)
+    invstd = 1 / np.sqrt(var + eps)
+    xhat = (x64 - mean.reshape(shape)) * invstd.reshape(shape)
+    g = 1.0 if gamma is None else gamma.reshape(shape)
+    b = 0.0 if beta is None else beta.reshape(shape)
+    return (xhat * g + b).astype(x.dtype), mean.astype(x.dtype), invstd.astype(x.dtype)
+
+
+def batch_norm_forward_eval(x, running_mean, running_var, gamma, beta, eps=1e-5):
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    invstd = 1 / np.sqrt(running_var.astype(np.float64) + eps)
+    xhat = (x - running_mean.reshape(shape)) * invstd.reshape(shape)
+    g = 1.0 if gamma is None else gamma.reshape(shape)
+    b = 0.0 if beta is None else beta.reshape(shape)
+    return (xhat * g + b).astype(x.dtype)
+
+
+def batch_norm_backward(grad_y, x, gamma, mean, invstd):
+    """(grad_x, grad_gamma, grad_beta) of the training-mode forward, with m values per channel:
+    grad_x = gamma invstd / m (m g - sum(g) - xhat sum(g xhat))."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    m = x.size // x.shape[1]
+    g = grad_y.astype(np.float64)
+    xhat = (x.astype(np.float64) - mean.reshape(shape)) * invstd.reshape(shape)
+    sum_g = g.sum(axis=axes)
+    sum_gx = (g * xhat).sum(axis=axes)
+    gm = 1.0 if gamma is None else gamma.reshape(shape).astype(np.float64)
+    grad_x = gm * invstd.reshape(shape) / m * (m * g - sum_g.reshape(shape) - xhat * sum_gx.reshape(shape))
+    return grad_x.astype(x.dtype), sum_gx.astype(x.dtype), sum_g.astype(x.dtype)
