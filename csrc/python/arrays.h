@@ -18,6 +18,12 @@ enum class Dtype { f32, f64 };
 // The floating dtype of `x`; TypeError naming `name` for anything else.
 Dtype float_dtype(const py::array& x, const char* fn, const char* name);
 
+// Calls f(T{}) with T the float type of x (float or double); TypeError for anything else.
+template <class F>
+auto by_float_dtype(const py::array& x, const char* fn, F f) {
+  return float_dtype(x, fn, "x") == Dtype::f32 ? f(float{}) : f(double{});
+}
+
 // A 2-D array stored row-major with a leading dimension: either as given (transposed == false) or
 // as the transpose of a row-major matrix (a Fortran-ordered array, e.g. `x.T`; transposed == true).
 struct Matrix {

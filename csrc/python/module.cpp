@@ -9,6 +9,7 @@ namespace nnx::python {
 void bind_runtime(py::module_& m);
 void bind_gemm(py::module_& m);
 void bind_nn(py::module_& m);
+void bind_conv(py::module_& m);
 }  // namespace nnx::python
 
 PYBIND11_MODULE(_core, m) {
@@ -17,4 +18,5 @@ PYBIND11_MODULE(_core, m) {
   nnx::python::bind_runtime(m);
   nnx::python::bind_gemm(m);
   nnx::python::bind_nn(m);
+  nnx::python::bind_conv(m);
 }

@@ -19,12 +19,14 @@ runtime::KernelTable make_table(Isa isa) {
       t.act = &kernels::avx512::act_kernels();
       t.loss = &kernels::avx512::loss_kernels();
       t.optim = &kernels::avx512::optim_kernels();
+      t.conv = &kernels::avx512::conv_kernels();
       break;
     case Isa::avx2:
       t.sgemm = &kernels::avx2::sgemm_config();
       t.act = &kernels::avx2::act_kernels();
       t.loss = &kernels::avx2::loss_kernels();
       t.optim = &kernels::avx2::optim_kernels();
+      t.conv = &kernels::avx2::conv_kernels();
       break;
     case Isa::ref: break;
   }

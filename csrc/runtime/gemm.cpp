@@ -41,25 +41,29 @@ void sgemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float 
            const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
            int64_t ldc, const GemmEpilogue& ep) {
   validate(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, ep);
-  if (m == 0 || n == 0) return;
-  const auto* bias = static_cast<const float*>(ep.bias);
-  if (k == 0 || alpha == 0.0f) {
-    kernels::gemm_scale_c(m, n, beta, c, ldc, bias, ep.bias_mode, ep.relu);
-    return;
-  }
-  const runtime::KernelTable& table = runtime::kernel_table();
-  const int threads = get_num_threads();
-  if (table.sgemm == nullptr) {
-    kernels::gemm_ref<float>(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias,
-                             ep.bias_mode, ep.relu, threads);
-    return;
-  }
-  const kernels::SgemmProblem p{trans_a, trans_b, m,   n,   k,    alpha, a,           lda,
-                                b,       ldb,     beta, c,   ldc, bias,  ep.bias_mode, ep.relu};
-  const size_t floats = kernels::sgemm_workspace_floats(*table.sgemm, p, threads);
-  auto* ws = static_cast<float*>(runtime::workspace(runtime::Slot::gemm, floats * sizeof(float)));
-  kernels::sgemm_blocked(*table.sgemm, p, ws, threads);
+  const kernels::SgemmProblem p{trans_a, trans_b, m,  n,   k,   alpha, a,
+                                lda,     b,       ldb, beta, c, ldc, static_cast<const float*>(ep.bias),
+                                ep.bias_mode, ep.relu};
+  runtime::sgemm_checked(p, get_num_threads());
 }
+
+namespace runtime {
+void sgemm_checked(const kernels::SgemmProblem& p, int threads) {
+  if (p.m == 0 || p.n == 0) return;
+  if (p.k == 0 || p.alpha == 0.0f) {
+    kernels::gemm_scale_c(p.m, p.n, p.beta, p.c, p.ldc, p.bias, p.bias_mode, p.relu);
+    return;
+  }
+  const KernelTable& table = kernel_table();
+  if (table.sgemm == nullptr) {
+    kernels::gemm_ref<float>(p.trans_a, p.trans_b, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb,
+                             p.beta, p.c, p.ldc, p.bias, p.bias_mode, p.relu, threads);
+    return;
+  }
+  const size_t floats = kernels::sgemm_workspace_floats(*table.sgemm, p, threads);
+  kernels::sgemm_blocked(*table.sgemm, p, workspace_of<float>(Slot::gemm, floats), threads);
+}
+}  // namespace runtime
 
 void dgemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, double alpha,
            const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,

@@ -4,6 +4,7 @@
 #include <cstddef>
 
 #include "act/act.h"
+#include "conv/conv.h"
 #include "gemm/gemm.h"
 #include "loss/loss.h"
 #include "optim/optim.h"
@@ -18,6 +19,7 @@ struct KernelTable {
   const kernels::ActKernels* act = nullptr;
   const kernels::LossKernels* loss = nullptr;
   const kernels::OptimKernels* optim = nullptr;
+  const kernels::ConvKernels* conv = nullptr;
 };
 
 // The table for the active ISA, filled on first use.
@@ -25,8 +27,16 @@ const KernelTable& kernel_table();
 
 // Named scratch buffers, one set per calling thread, 64-byte aligned, grown on demand and reused
 // across calls, so hot loops never allocate. A kernel that needs two buffers at once takes two
-// different slots.
-enum class Slot : int { gemm = 0, aux = 1, count = 2 };
+// different slots; buffers shared by a parallel region come from the calling thread's `shared`.
+enum class Slot : int { gemm = 0, col = 1, col_grad = 2, shared = 3, count = 4 };
 void* workspace(Slot slot, size_t bytes);
+template <typename T>
+T* workspace_of(Slot slot, size_t count) {
+  return static_cast<T*>(workspace(slot, count * sizeof(T)));
+}
+
+// An SGEMM whose arguments are already checked, on exactly `threads` threads (1 inside a parallel
+// region). The bias pointer and epilogue are those of SgemmProblem.
+void sgemm_checked(const kernels::SgemmProblem& p, int threads);
 
 }  // namespace nnx::runtime

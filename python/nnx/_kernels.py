@@ -129,13 +129,18 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation
 def conv2d_forward(x, w, b, stride=(1, 1), padding=(0, 0), dilation=(1, 1), relu=False):
     """y = conv(x, w) + b (then max(y, 0) when relu): x (N, C, H, W), w (K, C, R, S), b (K,) or
     None -> y (N, K, P, Q)."""
-    return _reference.conv2d_forward(x, w, b, stride, padding, dilation, relu)
+    x = _c(x)
+    return _core.conv2d_forward(x, _c(w, x.dtype), None if b is None else _c(b, x.dtype),
+                                tuple(stride), tuple(padding), tuple(dilation), relu)
 
 
-def conv2d_backward(grad_y, x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1)):
+def conv2d_backward(grad_y, x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+                    needs=(True, True, True)):
     """(grad_x, grad_w, grad_b) of conv2d_forward without relu (the caller applies relu's mask
-    to grad_y first)."""
-    return _reference.conv2d_backward(grad_y, x, w, stride, padding, dilation)
+    to grad_y first); the gradients whose flag in `needs` is false come back as None."""
+    x = _c(x)
+    return _core.conv2d_backward(_c(grad_y, x.dtype), x, _c(w, x.dtype), tuple(stride),
+                                 tuple(padding), tuple(dilation), *map(bool, needs))
 
 
 def max_pool2d_forward(x, kernel, stride, padding=(0, 0)):

@@ -1,6 +1,7 @@
 // Umbrella header of the embeddable nnx C++ library.
 #pragma once
 
+#include "nnx/conv.h"
 #include "nnx/gemm.h"
 #include "nnx/nn.h"
 #include "nnx/runtime.h"

@@ -1,0 +1,50 @@
+// Convolution: the kernel-layer interface. The convolution itself is a GEMM over an im2col
+// matrix (the runtime layer drives it); the kernels here move data between the image and that
+// matrix, plus the scalar reference convolution.
+#pragma once
+
+#include <cstdint>
+
+namespace nnx::kernels {
+
+// x: (N, C, H, W), w: (K, C, R, S), y: (N, K, P, Q), all contiguous.
+struct ConvGeometry {
+  int64_t n, c, h, w;     // input
+  int64_t k, r, s;        // filters
+  int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+  int64_t p, q;           // output height and width
+  int64_t crs() const { return c * r * s; }
+  int64_t pq() const { return p * q; }
+  // A 1x1 convolution with unit stride and no padding reads the image itself as its col matrix.
+  bool is_pointwise() const {
+    return r == 1 && s == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 && pad_w == 0;
+  }
+};
+
+struct ConvKernels {
+  // col (C*R*S, P*Q) <- one image (C, H, W); taps that fall into the padding read 0.
+  void (*im2col)(float* col, const float* image, const ConvGeometry& g);
+  // image (C, H, W) <- sum of col (C*R*S, P*Q) over the taps that read each pixel (the adjoint of
+  // im2col), overwriting image. Summation order is fixed, so results never depend on threads.
+  void (*col2im)(float* image, const float* col, const ConvGeometry& g);
+  // out[i] = sum of row i of x (rows x cols), in a fixed order.
+  void (*row_sums)(float* out, const float* x, int64_t rows, int64_t cols);
+  // y += x over n floats.
+  void (*accumulate)(float* y, const float* x, int64_t n);
+};
+
+namespace avx2 { const ConvKernels& conv_kernels(); }
+namespace avx512 { const ConvKernels& conv_kernels(); }
+
+namespace ref {
+// Direct convolution: one multiply-add per (output, tap), accumulated in T.
+template <typename T>
+void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvGeometry& g, bool relu,
+                    int threads);
+// Any of grad_x, grad_w, grad_b may be null (not wanted).
+template <typename T>
+void conv2d_backward(T* grad_x, T* grad_w, T* grad_b, const T* grad_y, const T* x, const T* w,
+                     const ConvGeometry& g, int threads);
+}  // namespace ref
+
+}  // namespace nnx::kernels
