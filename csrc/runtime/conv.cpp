@@ -1,5 +1,5 @@
-// Convolution entry points. float runs as im2col + GEMM per image; threads take whole images
-// when the batch has at least one per thread, otherwise each image's GEMMs use every thread.
+// Convolution entry points. float runs as im2col + GEMM over chunks of images; threads take whole
+// chunks when there is at least one per thread, otherwise each chunk's GEMMs use every thread.
 // double (and NNX_ISA=ref) runs the direct reference convolution.
 #include "nnx/conv.h"
 
@@ -18,8 +18,8 @@ using kernels::ConvGeometry;
 using kernels::SgemmProblem;
 using runtime::Slot;
 
-// Number of partial weight gradients summed at the end. Fixed, not the thread count, so that the
-// summation order (and the result's bits) never depends on how many threads ran.
+// At most this many partial weight gradients, summed at the end. Fixed, not the thread count, so
+// that the summation order (and the result's bits) never depends on how many threads ran.
 constexpr int64_t kWeightGradGroups = 16;
 
 int64_t out_size(int64_t size, int64_t kernel, int64_t stride, int64_t pad, int64_t dil) {
@@ -52,69 +52,123 @@ ConvGeometry geometry(const Conv2dShape& s, const char* fn) {
   return g;
 }
 
-// Whole images per thread when there are enough of them, else one image at a time with threaded
-// GEMMs: either way each image's arithmetic is the same.
+// Images side by side in one GEMM: enough for ~2048 columns, so that small images (LeNet's 10x10
+// outputs) make one wide GEMM instead of many tiny ones, and large ones go one at a time.
+// Depends on the shape only, never on the thread count.
+constexpr int64_t kTargetColumns = 2048;
+
+struct Chunking {
+  int64_t images, count;  // images per chunk, number of chunks
+};
+Chunking chunking(const ConvGeometry& g) {
+  const int64_t images = std::clamp<int64_t>((kTargetColumns + g.pq() - 1) / g.pq(), 1, g.n);
+  return {images, (g.n + images - 1) / images};
+}
+
+// Whole chunks per thread when there are enough of them, else one chunk at a time with threaded
+// GEMMs: either way each chunk's arithmetic is the same.
 struct Split {
   int outer, inner;
 };
-Split split(int64_t images, int threads) {
-  return images >= threads ? Split{threads, 1} : Split{1, threads};
+Split split(int64_t chunks, int threads) {
+  return chunks >= threads ? Split{threads, 1} : Split{1, threads};
+}
+
+// The col matrix (CRS x images * PQ) of images [n0, n0 + count): the image itself when a single
+// pointwise image needs no copy.
+const float* im2col_chunk(const kernels::ConvKernels& ck, const float* x, int64_t n0, int64_t count,
+                          const ConvGeometry& g) {
+  const int64_t image_size = g.c * g.h * g.w, cols = count * g.pq();
+  if (count == 1 && g.is_pointwise()) return x + n0 * image_size;
+  float* col = runtime::workspace_of<float>(Slot::col, size_t(g.crs() * cols));
+  for (int64_t b = 0; b < count; ++b) ck.im2col(col + b * g.pq(), cols, x + (n0 + b) * image_size, g);
+  return col;
 }
 
 void forward_f32(float* y, const float* x, const float* w, const float* b, const ConvGeometry& g,
                  bool relu, int threads) {
   const kernels::ConvKernels& ck = *runtime::kernel_table().conv;
   const int64_t crs = g.crs(), pq = g.pq();
-  const Split sp = split(g.n, threads);
-  runtime::parallel_for(g.n, sp.outer, [&](int64_t n) {
-    const float* image = x + n * g.c * g.h * g.w;
-    const float* col = image;
-    if (!g.is_pointwise()) {
-      float* buf = runtime::workspace_of<float>(Slot::col, size_t(crs * pq));
-      ck.im2col(buf, image, g);
-      col = buf;
-    }
-    // y_n (K x PQ) = w (K x CRS) @ col (CRS x PQ) + b per row (+ relu), in one GEMM.
-    const SgemmProblem p{Trans::N, Trans::N, g.k, pq, crs, 1.0f, w, crs, col, pq, 0.0f,
-                         y + n * g.k * pq, pq, b, b ? BiasMode::row : BiasMode::none, relu};
+  const Chunking chunks = chunking(g);
+  const Split sp = split(chunks.count, threads);
+  runtime::parallel_for(chunks.count, sp.outer, [&](int64_t ch) {
+    const int64_t n0 = ch * chunks.images, count = std::min(chunks.images, g.n - n0);
+    const int64_t cols = count * pq;
+    const float* col = im2col_chunk(ck, x, n0, count, g);
+    // out (K x cols) = w (K x CRS) @ col (CRS x cols) + b per row (+ relu), in one GEMM; a single
+    // image's out is its slice of y already.
+    float* out = count == 1 ? y + n0 * g.k * pq
+                            : runtime::workspace_of<float>(Slot::chunk, size_t(g.k * cols));
+    const SgemmProblem p{Trans::N, Trans::N, g.k, cols, crs, 1.0f, w, crs, col, cols, 0.0f, out,
+                         cols, b, b ? BiasMode::row : BiasMode::none, relu};
     runtime::sgemm_checked(p, sp.inner);
+    if (count > 1)  // (K, images, PQ) -> (images, K, PQ)
+      for (int64_t i = 0; i < count; ++i)
+        for (int64_t k = 0; k < g.k; ++k)
+          std::copy_n(out + k * cols + i * pq, pq, y + ((n0 + i) * g.k + k) * pq);
   });
+}
+
+// dcol = w^T (CRS x K) @ dy (K x cols), folded back onto the chunk's images by col2im. dcol is
+// made a few input channels at a time (col2im treats channels independently), in blocks small
+// enough to stay in L2 between the GEMM that writes them and col2im that reads them: with few
+// output channels the GEMM has little arithmetic per value written, and a dcol spilled to memory
+// made it run at a tenth of its speed.
+void input_grad_chunk(const kernels::ConvKernels& ck, float* gx, const float* w, const float* dy,
+                      int64_t n0, int64_t count, const ConvGeometry& g, int threads) {
+  const int64_t crs = g.crs(), rs = g.r * g.s, image_size = g.c * g.h * g.w;
+  const int64_t cols = count * g.pq();
+  if (count == 1 && g.is_pointwise()) {  // dcol is the image gradient itself
+    const SgemmProblem p{Trans::T, Trans::N, crs, cols, g.k, 1.0f, w, crs, dy, cols, 0.0f,
+                         gx + n0 * image_size, cols, nullptr, BiasMode::none, false};
+    return runtime::sgemm_checked(p, threads);
+  }
+  constexpr int64_t kBlockFloats = 64 * 1024;  // 256 KiB of dcol per block
+  const int64_t channels = std::clamp<int64_t>(kBlockFloats / (rs * cols), 1, g.c);
+  float* dcol = runtime::workspace_of<float>(Slot::col_grad, size_t(channels * rs * cols));
+  for (int64_t c0 = 0; c0 < g.c; c0 += channels) {
+    ConvGeometry block = g;
+    block.c = std::min(channels, g.c - c0);
+    const SgemmProblem p{Trans::T, Trans::N, block.c * rs, cols, g.k, 1.0f, w + c0 * rs, crs,
+                         dy, cols, 0.0f, dcol, cols, nullptr, BiasMode::none, false};
+    runtime::sgemm_checked(p, threads);
+    for (int64_t i = 0; i < count; ++i)
+      ck.col2im(gx + (n0 + i) * image_size + c0 * g.h * g.w, dcol + i * g.pq(), cols, block);
+  }
 }
 
 void backward_f32(float* gx, float* gw, float* gb, const float* gy, const float* x, const float* w,
                   const ConvGeometry& g, int threads) {
   const kernels::ConvKernels& ck = *runtime::kernel_table().conv;
-  const int64_t crs = g.crs(), pq = g.pq(), image_size = g.c * g.h * g.w;
-  const int64_t groups = std::min(g.n, kWeightGradGroups);
-  // Partial weight gradients, one per group of consecutive images, shared by the team.
+  const int64_t crs = g.crs(), pq = g.pq();
+  const Chunking chunks = chunking(g);
+  const int64_t groups = std::min(chunks.count, kWeightGradGroups);
+  // Partial weight gradients, one per group of consecutive chunks, shared by the team.
   float* partial = gw ? runtime::workspace_of<float>(Slot::shared, size_t(groups * g.k * crs)) : nullptr;
   const Split sp = split(groups, threads);
   runtime::parallel_for(groups, sp.outer, [&](int64_t grp) {
-    const int64_t first = g.n * grp / groups, last = g.n * (grp + 1) / groups;
-    for (int64_t n = first; n < last; ++n) {
-      const float* dy = gy + n * g.k * pq;
+    const int64_t first = chunks.count * grp / groups, last = chunks.count * (grp + 1) / groups;
+    for (int64_t ch = first; ch < last; ++ch) {
+      const int64_t n0 = ch * chunks.images, count = std::min(chunks.images, g.n - n0);
+      const int64_t cols = count * pq;
+      // dy of the chunk as one (K x cols) matrix: (images, K, PQ) -> (K, images, PQ).
+      const float* dy = gy + n0 * g.k * pq;
+      if (count > 1) {
+        float* buf = runtime::workspace_of<float>(Slot::chunk, size_t(g.k * cols));
+        for (int64_t i = 0; i < count; ++i)
+          for (int64_t k = 0; k < g.k; ++k)
+            std::copy_n(gy + ((n0 + i) * g.k + k) * pq, pq, buf + k * cols + i * pq);
+        dy = buf;
+      }
       if (gw) {
-        const float* col = x + n * image_size;
-        if (!g.is_pointwise()) {
-          float* buf = runtime::workspace_of<float>(Slot::col, size_t(crs * pq));
-          ck.im2col(buf, col, g);
-          col = buf;
-        }
-        // partial (K x CRS) (+)= dy_n (K x PQ) @ col^T (PQ x CRS)
-        const SgemmProblem p{Trans::N, Trans::T, g.k, crs, pq, 1.0f, dy, pq, col, pq,
-                             n == first ? 0.0f : 1.0f, partial + grp * g.k * crs, crs,
+        // partial (K x CRS) (+)= dy (K x cols) @ col^T (cols x CRS)
+        const float* col = im2col_chunk(ck, x, n0, count, g);
+        const SgemmProblem p{Trans::N, Trans::T, g.k, crs, cols, 1.0f, dy, cols, col, cols,
+                             ch == first ? 0.0f : 1.0f, partial + grp * g.k * crs, crs,
                              nullptr, BiasMode::none, false};
         runtime::sgemm_checked(p, sp.inner);
       }
-      if (gx) {
-        // dcol (CRS x PQ) = w^T (CRS x K) @ dy_n (K x PQ), then folded back onto the image.
-        float* dst = g.is_pointwise() ? gx + n * image_size
-                                      : runtime::workspace_of<float>(Slot::col_grad, size_t(crs * pq));
-        const SgemmProblem p{Trans::T, Trans::N, crs, pq, g.k, 1.0f, w, crs, dy, pq, 0.0f, dst,
-                             pq, nullptr, BiasMode::none, false};
-        runtime::sgemm_checked(p, sp.inner);
-        if (!g.is_pointwise()) ck.col2im(gx + n * image_size, dst, g);
-      }
+      if (gx) input_grad_chunk(ck, gx, w, dy, n0, count, g, sp.inner);
     }
   });
   if (gw) {  // gw = partial_0 + partial_1 + ... in that order, element by element

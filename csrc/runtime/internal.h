@@ -28,7 +28,7 @@ const KernelTable& kernel_table();
 // Named scratch buffers, one set per calling thread, 64-byte aligned, grown on demand and reused
 // across calls, so hot loops never allocate. A kernel that needs two buffers at once takes two
 // different slots; buffers shared by a parallel region come from the calling thread's `shared`.
-enum class Slot : int { gemm = 0, col = 1, col_grad = 2, shared = 3, count = 4 };
+enum class Slot : int { gemm = 0, col = 1, col_grad = 2, chunk = 3, shared = 4, count = 5 };
 void* workspace(Slot slot, size_t bytes);
 template <typename T>
 T* workspace_of(Slot slot, size_t count) {

@@ -19,41 +19,56 @@ inline void valid_columns(int64_t q_count, int64_t stride, int64_t offset, int64
   *q0 = std::min(*q0, *q1);
 }
 
+// out[q] = in[q] for q in [q0, q1) and 0 elsewhere in [0, count): whole vectors, the lanes outside
+// [q0, q1) masked off, so short rows (LeNet's 10-wide outputs) cost one or two vector moves.
 template <class V>
-void im2col(float* col, const float* image, const ConvGeometry& g) {
+void copy_window(float* out, const float* in, int64_t count, int64_t q0, int64_t q1) {
+  for_vectors<V>(0, count, [&](int64_t q, int n) {
+    const int lo = int(std::clamp<int64_t>(q0 - q, 0, n)), hi = int(std::clamp<int64_t>(q1 - q, 0, n));
+    store<V>(out + q, lo < hi ? V::load_lanes(in + q, lo, hi) : V::zero(), n);
+  });
+}
+
+// out[q] += in[q] for q in [q0, q1).
+template <class V>
+void add_window(float* out, const float* in, int64_t q0, int64_t q1) {
+  for_vectors<V>(q0, q1, [&](int64_t q, int n) {
+    store<V>(out + q, V::add(load<V>(out + q, n), load<V>(in + q, n)), n);
+  });
+}
+
+template <class V>
+void im2col(float* col, int64_t ld, const float* image, const ConvGeometry& g) {
   for (int64_t c = 0; c < g.c; ++c)
     for (int64_t r = 0; r < g.r; ++r)
       for (int64_t s = 0; s < g.s; ++s) {
-        float* row = col + ((c * g.r + r) * g.s + s) * g.pq();
+        float* row = col + ((c * g.r + r) * g.s + s) * ld;
         const int64_t w_off = s * g.dil_w - g.pad_w;
         int64_t q0, q1;
         valid_columns(g.q, g.stride_w, w_off, g.w, &q0, &q1);
         for (int64_t p = 0; p < g.p; ++p) {
           float* out = row + p * g.q;
           const int64_t ih = p * g.stride_h + r * g.dil_h - g.pad_h;
-          if (ih < 0 || ih >= g.h) {
-            std::memset(out, 0, sizeof(float) * size_t(g.q));
-            continue;
-          }
+          // `in` points at column w_off of the input row: in[q * stride] is output column q.
           const float* in = image + (c * g.h + ih) * g.w + w_off;
-          std::memset(out, 0, sizeof(float) * size_t(q0));
-          if (g.stride_w == 1) {
-            std::memcpy(out + q0, in + q0, sizeof(float) * size_t(q1 - q0));
+          if (ih < 0 || ih >= g.h) {
+            copy_window<V>(out, nullptr, g.q, 0, 0);
+          } else if (g.stride_w == 1) {
+            copy_window<V>(out, in, g.q, q0, q1);
           } else {
-            for (int64_t q = q0; q < q1; ++q) out[q] = in[q * g.stride_w];
+            for (int64_t q = 0; q < g.q; ++q) out[q] = q >= q0 && q < q1 ? in[q * g.stride_w] : 0.0f;
           }
-          std::memset(out + q1, 0, sizeof(float) * size_t(g.q - q1));
         }
       }
 }
 
 template <class V>
-void col2im(float* image, const float* col, const ConvGeometry& g) {
+void col2im(float* image, const float* col, int64_t ld, const ConvGeometry& g) {
   std::memset(image, 0, sizeof(float) * size_t(g.c * g.h * g.w));
   for (int64_t c = 0; c < g.c; ++c)
     for (int64_t r = 0; r < g.r; ++r)
       for (int64_t s = 0; s < g.s; ++s) {
-        const float* row = col + ((c * g.r + r) * g.s + s) * g.pq();
+        const float* row = col + ((c * g.r + r) * g.s + s) * ld;
         const int64_t w_off = s * g.dil_w - g.pad_w;
         int64_t q0, q1;
         valid_columns(g.q, g.stride_w, w_off, g.w, &q0, &q1);
@@ -63,9 +78,7 @@ void col2im(float* image, const float* col, const ConvGeometry& g) {
           const float* in = row + p * g.q;
           float* out = image + (c * g.h + ih) * g.w + w_off;
           if (g.stride_w == 1) {
-            for_vectors<V>(q0, q1, [&](int64_t q, int n) {
-              store<V>(out + q, V::add(load<V>(out + q, n), load<V>(in + q, n)), n);
-            });
+            add_window<V>(out, in, q0, q1);
           } else {
             for (int64_t q = q0; q < q1; ++q) out[q * g.stride_w] += in[q];
           }

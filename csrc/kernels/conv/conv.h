@@ -22,11 +22,12 @@ struct ConvGeometry {
 };
 
 struct ConvKernels {
-  // col (C*R*S, P*Q) <- one image (C, H, W); taps that fall into the padding read 0.
-  void (*im2col)(float* col, const float* image, const ConvGeometry& g);
-  // image (C, H, W) <- sum of col (C*R*S, P*Q) over the taps that read each pixel (the adjoint of
-  // im2col), overwriting image. Summation order is fixed, so results never depend on threads.
-  void (*col2im)(float* image, const float* col, const ConvGeometry& g);
+  // col (C*R*S rows of P*Q values, rows ld apart) <- one image (C, H, W); taps that fall into
+  // the padding read 0. ld > P*Q lays several images side by side in one col matrix.
+  void (*im2col)(float* col, int64_t ld, const float* image, const ConvGeometry& g);
+  // image (C, H, W) <- sum of col over the taps that read each pixel (the adjoint of im2col),
+  // overwriting image. Summation order is fixed, so results never depend on threads.
+  void (*col2im)(float* image, const float* col, int64_t ld, const ConvGeometry& g);
   // out[i] = sum of row i of x (rows x cols), in a fixed order.
   void (*row_sums)(float* out, const float* x, int64_t rows, int64_t cols);
   // y += x over n floats.

@@ -23,6 +23,13 @@ struct VecF32 {
     _mm256_store_ps(buf, v);
     for (int i = 0; i < count; ++i) p[i] = buf[i];
   }
+  // Lanes [lo, hi) of p (0 <= lo <= hi <= 8), zeros elsewhere; lanes outside are never read.
+  static R load_lanes(const float* p, int lo, int hi) {
+    if (lo == 0 && hi == 8) return _mm256_loadu_ps(p);
+    alignas(32) float buf[8] = {};
+    for (int i = lo; i < hi; ++i) buf[i] = p[i];
+    return _mm256_load_ps(buf);
+  }
   static R zero() { return _mm256_setzero_ps(); }
   static R set1(float x) { return _mm256_set1_ps(x); }
   static R add(R a, R b) { return _mm256_add_ps(a, b); }

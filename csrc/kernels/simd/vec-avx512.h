@@ -20,6 +20,10 @@ struct VecF32 {
   static void store_partial(float* p, R v, int count) {
     _mm512_mask_storeu_ps(p, __mmask16((1u << count) - 1), v);
   }
+  // Lanes [lo, hi) of p (0 <= lo <= hi <= 16), zeros elsewhere; lanes outside are never read.
+  static R load_lanes(const float* p, int lo, int hi) {
+    return _mm512_maskz_loadu_ps(__mmask16(((1u << hi) - 1) & ~((1u << lo) - 1)), p);
+  }
   static R zero() { return _mm512_setzero_ps(); }
   static R set1(float x) { return _mm512_set1_ps(x); }
   static R add(R a, R b) { return _mm512_add_ps(a, b); }
