@@ -10,6 +10,7 @@ void bind_runtime(py::module_& m);
 void bind_gemm(py::module_& m);
 void bind_nn(py::module_& m);
 void bind_conv(py::module_& m);
+void bind_pool_norm(py::module_& m);
 }  // namespace nnx::python
 
 PYBIND11_MODULE(_core, m) {
@@ -19,4 +20,5 @@ PYBIND11_MODULE(_core, m) {
   nnx::python::bind_gemm(m);
   nnx::python::bind_nn(m);
   nnx::python::bind_conv(m);
+  nnx::python::bind_pool_norm(m);
 }

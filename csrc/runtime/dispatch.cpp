@@ -20,6 +20,8 @@ runtime::KernelTable make_table(Isa isa) {
       t.loss = &kernels::avx512::loss_kernels();
       t.optim = &kernels::avx512::optim_kernels();
       t.conv = &kernels::avx512::conv_kernels();
+      t.pool = &kernels::avx512::pool_kernels();
+      t.norm = &kernels::avx512::norm_kernels();
       break;
     case Isa::avx2:
       t.sgemm = &kernels::avx2::sgemm_config();
@@ -27,6 +29,8 @@ runtime::KernelTable make_table(Isa isa) {
       t.loss = &kernels::avx2::loss_kernels();
       t.optim = &kernels::avx2::optim_kernels();
       t.conv = &kernels::avx2::conv_kernels();
+      t.pool = &kernels::avx2::pool_kernels();
+      t.norm = &kernels::avx2::norm_kernels();
       break;
     case Isa::ref: break;
   }

@@ -7,7 +7,9 @@
 #include "conv/conv.h"
 #include "gemm/gemm.h"
 #include "loss/loss.h"
+#include "norm/norm.h"
 #include "optim/optim.h"
+#include "pool/pool.h"
 #include "nnx/runtime.h"
 
 namespace nnx::runtime {
@@ -20,6 +22,8 @@ struct KernelTable {
   const kernels::LossKernels* loss = nullptr;
   const kernels::OptimKernels* optim = nullptr;
   const kernels::ConvKernels* conv = nullptr;
+  const kernels::PoolKernels* pool = nullptr;
+  const kernels::NormKernels* norm = nullptr;
 };
 
 // The table for the active ISA, filled on first use.

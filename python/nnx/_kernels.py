@@ -15,12 +15,15 @@ from __future__ import annotations
 import numpy as np
 
 from nnx import _core
-from nnx import _reference
 from nnx._reference import ACTIVATIONS, ELEMENTWISE_LOSSES  # noqa: F401  (re-exported names)
 
 
 def _c(x: np.ndarray, dtype=None) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=dtype)
+
+
+def _opt(x, dtype):
+    return None if x is None else np.ascontiguousarray(x, dtype=dtype)
 
 
 def _classes(target: np.ndarray) -> np.ndarray:
@@ -145,39 +148,45 @@ def conv2d_backward(grad_y, x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1)
 
 def max_pool2d_forward(x, kernel, stride, padding=(0, 0)):
     """(y, indices); padding counts as -inf, ties go to the first position in the window."""
-    return _reference.max_pool2d_forward(x, kernel, stride, padding)
+    return _core.max_pool2d_forward(_c(x), tuple(kernel), tuple(stride), tuple(padding))
 
 
 def max_pool2d_backward(grad_y, indices, x_shape):
-    return _reference.max_pool2d_backward(grad_y, indices, x_shape)
+    return _core.max_pool2d_backward(_c(grad_y), _c(indices, np.int64), tuple(x_shape))
 
 
 def avg_pool2d_forward(x, kernel, stride, padding=(0, 0), count_include_pad=True):
-    return _reference.avg_pool2d_forward(x, kernel, stride, padding, count_include_pad)
+    return _core.avg_pool2d_forward(_c(x), tuple(kernel), tuple(stride), tuple(padding),
+                                    count_include_pad)
 
 
 def avg_pool2d_backward(grad_y, x_shape, kernel, stride, padding=(0, 0), count_include_pad=True):
-    return _reference.avg_pool2d_backward(grad_y, x_shape, kernel, stride, padding,
-                                          count_include_pad)
+    return _core.avg_pool2d_backward(_c(grad_y), tuple(x_shape), tuple(kernel), tuple(stride),
+                                     tuple(padding), count_include_pad)
 
 
 def adaptive_avg_pool2d_forward(x, output_size):
-    return _reference.adaptive_avg_pool2d_forward(x, output_size)
+    return _core.adaptive_avg_pool2d_forward(_c(x), tuple(output_size))
 
 
 def adaptive_avg_pool2d_backward(grad_y, x_shape):
-    return _reference.adaptive_avg_pool2d_backward(grad_y, x_shape)
+    return _core.adaptive_avg_pool2d_backward(_c(grad_y), tuple(x_shape))
 
 
 def batch_norm_forward_train(x, gamma, beta, eps=1e-5):
     """(y, mean, invstd) with batch statistics (biased variance); gamma/beta may be None."""
-    return _reference.batch_norm_forward_train(x, gamma, beta, eps)
+    x = _c(x)
+    return _core.batch_norm_forward_train(x, _opt(gamma, x.dtype), _opt(beta, x.dtype), eps)
 
 
 def batch_norm_forward_eval(x, running_mean, running_var, gamma, beta, eps=1e-5):
-    return _reference.batch_norm_forward_eval(x, running_mean, running_var, gamma, beta, eps)
+    x = _c(x)
+    return _core.batch_norm_forward_eval(x, _c(running_mean, x.dtype), _c(running_var, x.dtype),
+                                         _opt(gamma, x.dtype), _opt(beta, x.dtype), eps)
 
 
 def batch_norm_backward(grad_y, x, gamma, mean, invstd):
     """(grad_x, grad_gamma, grad_beta) of the training-mode forward."""
-    return _reference.batch_norm_backward(grad_y, x, gamma, mean, invstd)
+    x = _c(x)
+    return _core.batch_norm_backward(_c(grad_y, x.dtype), x, _opt(gamma, x.dtype),
+                                     _c(mean, x.dtype), _c(invstd, x.dtype))

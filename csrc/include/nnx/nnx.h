@@ -4,4 +4,6 @@
 #include "nnx/conv.h"
 #include "nnx/gemm.h"
 #include "nnx/nn.h"
+#include "nnx/norm.h"
+#include "nnx/pool.h"
 #include "nnx/runtime.h"

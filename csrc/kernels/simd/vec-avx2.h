@@ -23,13 +23,14 @@ struct VecF32 {
     _mm256_store_ps(buf, v);
     for (int i = 0; i < count; ++i) p[i] = buf[i];
   }
-  // Lanes [lo, hi) of p (0 <= lo <= hi <= 8), zeros elsewhere; lanes outside are never read.
-  static R load_lanes(const float* p, int lo, int hi) {
+  // Lanes [lo, hi) of p (0 <= lo <= hi <= 8), `fill` elsewhere; lanes outside are never read.
+  static R load_lanes(const float* p, int lo, int hi, float fill = 0.0f) {
     if (lo == 0 && hi == 8) return _mm256_loadu_ps(p);
-    alignas(32) float buf[8] = {};
-    for (int i = lo; i < hi; ++i) buf[i] = p[i];
+    alignas(32) float buf[8];
+    for (int i = 0; i < 8; ++i) buf[i] = i >= lo && i < hi ? p[i] : fill;
     return _mm256_load_ps(buf);
   }
+  static R iota() { return _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7); }
   static R zero() { return _mm256_setzero_ps(); }
   static R set1(float x) { return _mm256_set1_ps(x); }
   static R add(R a, R b) { return _mm256_add_ps(a, b); }
@@ -48,6 +49,9 @@ struct VecF32 {
   static M lt(R a, R b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
   static M eq(R a, R b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
   static M both(M a, M b) { return _mm256_and_ps(a, b); }
+  static M either(M a, M b) { return _mm256_or_ps(a, b); }
+  static M is_nan(R a) { return _mm256_cmp_ps(a, a, _CMP_UNORD_Q); }
+  static M not_nan(R a) { return _mm256_cmp_ps(a, a, _CMP_ORD_Q); }
   static R select(M m, R if_true, R if_false) { return _mm256_blendv_ps(if_false, if_true, m); }
   static R pow2(R n) {
     const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));

@@ -20,10 +20,12 @@ struct VecF32 {
   static void store_partial(float* p, R v, int count) {
     _mm512_mask_storeu_ps(p, __mmask16((1u << count) - 1), v);
   }
-  // Lanes [lo, hi) of p (0 <= lo <= hi <= 16), zeros elsewhere; lanes outside are never read.
-  static R load_lanes(const float* p, int lo, int hi) {
-    return _mm512_maskz_loadu_ps(__mmask16(((1u << hi) - 1) & ~((1u << lo) - 1)), p);
+  // Lanes [lo, hi) of p (0 <= lo <= hi <= 16), `fill` elsewhere; lanes outside are never read.
+  static R load_lanes(const float* p, int lo, int hi, float fill = 0.0f) {
+    return _mm512_mask_loadu_ps(_mm512_set1_ps(fill),
+                                __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1)), p);
   }
+  static R iota() { return _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
   static R zero() { return _mm512_setzero_ps(); }
   static R set1(float x) { return _mm512_set1_ps(x); }
   static R add(R a, R b) { return _mm512_add_ps(a, b); }
@@ -44,6 +46,9 @@ struct VecF32 {
   static M lt(R a, R b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
   static M eq(R a, R b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
   static M both(M a, M b) { return a & b; }
+  static M either(M a, M b) { return a | b; }
+  static M is_nan(R a) { return _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q); }
+  static M not_nan(R a) { return _mm512_cmp_ps_mask(a, a, _CMP_ORD_Q); }
   static R select(M m, R if_true, R if_false) { return _mm512_mask_blend_ps(m, if_false, if_true); }
   // 2^n for integral n in [-126, 127], built directly in the exponent field.
   static R pow2(R n) {

@@ -1,0 +1,75 @@
+// Max pooling over a VecF32 type, vectorised across output columns: included by
+// f32-pool-<isa>.cpp. Same results, bit for bit, as max_pool_forward in pool-ref.cpp.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+
+#include "pool/pool.h"
+#include "simd/loops.h"
+
+namespace nnx::kernels::simd {
+
+// Lane l = p[l * stride] for l in [lo, hi), `fill` elsewhere; other lanes are never read.
+template <class V>
+typename V::R load_strided(const float* p, int64_t stride, int lo, int hi, float fill) {
+  if (stride == 1) return V::load_lanes(p, lo, hi, fill);
+  alignas(64) float buf[V::kWidth];
+  for (int l = 0; l < V::kWidth; ++l) buf[l] = l >= lo && l < hi ? p[l * stride] : fill;
+  return V::load(buf);
+}
+
+// Output columns j0 .. j0 + lanes - 1 of output row i of one plane.
+template <class V>
+void max_pool_row_block(float* y, int64_t* indices, const float* xp, const PoolGeometry& g,
+                        int64_t i, int64_t j0, int lanes) {
+  using R = typename V::R;
+  const R lane_col = V::mul(V::iota(), V::set1(float(g.sw)));  // column offset of each lane
+  // Start like the reference: -inf at the clipped window origin, so padding never wins.
+  const int64_t h_start = std::max<int64_t>(i * g.sh - g.ph, 0);
+  const R origin_col = V::max(V::zero(), V::add(V::set1(float(j0 * g.sw - g.pw)), lane_col));
+  R best = V::set1(-INFINITY);
+  R arg = V::add(V::set1(float(h_start * g.w)), origin_col);
+  for (int64_t a = 0; a < g.kh; ++a) {
+    const int64_t h = i * g.sh - g.ph + a;
+    if (h < 0 || h >= g.h) continue;
+    for (int64_t b = 0; b < g.kw; ++b) {
+      const int64_t w0 = j0 * g.sw - g.pw + b;  // input column of lane 0
+      // Lanes whose column w0 + l * sw lies inside [0, W).
+      const int64_t lo = w0 < 0 ? (-w0 + g.sw - 1) / g.sw : 0;
+      const int64_t hi = w0 > g.w - 1 ? 0 : (g.w - 1 - w0) / g.sw + 1;
+      const int lo_l = int(std::min<int64_t>(lo, lanes)), hi_l = int(std::clamp<int64_t>(hi, lo_l, lanes));
+      const R val = load_strided<V>(xp + h * g.w + w0, g.sw, lo_l, hi_l, -INFINITY);
+      const R pos = V::add(V::set1(float(h * g.w + w0)), lane_col);
+      const auto take = V::either(V::gt(val, best), V::both(V::is_nan(val), V::not_nan(best)));
+      best = V::select(take, val, best);
+      arg = V::select(take, pos, arg);
+    }
+  }
+  store<V>(y, best, lanes);
+  alignas(64) float pos_buf[V::kWidth];
+  V::store(pos_buf, arg);  // exact: plane positions stay below 2^24
+  for (int l = 0; l < lanes; ++l) indices[l] = int64_t(pos_buf[l]);
+}
+
+template <class V>
+void max_pool_forward(float* y, int64_t* indices, const float* x, const PoolGeometry& g,
+                      int threads) {
+  parallel_chunks(g.planes, 1, threads, [&](int64_t pl0, int64_t pl1) {
+    for (int64_t pl = pl0; pl < pl1; ++pl)
+      for (int64_t i = 0; i < g.p; ++i)
+        for (int64_t j0 = 0; j0 < g.q; j0 += V::kWidth) {
+          const int64_t out = (pl * g.p + i) * g.q + j0;
+          max_pool_row_block<V>(y + out, indices + out, x + pl * g.h * g.w, g, i, j0,
+                                int(std::min<int64_t>(V::kWidth, g.q - j0)));
+        }
+  });
+}
+
+template <class V>
+const PoolKernels& pool_table() {
+  static const PoolKernels table = {&max_pool_forward<V>};
+  return table;
+}
+
+}  // namespace nnx::kernels::simd
