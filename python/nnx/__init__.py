@@ -6,7 +6,7 @@ Python layer on top of it.
 
 import numpy as _np
 
-from nnx import _core, autograd, data, io, nn, optim, random, testing, train
+from nnx import _core, autograd, data, io, models, nn, optim, random, testing, train
 from nnx._factory import (
     arange,
     empty,
@@ -72,6 +72,7 @@ __all__ = [
     "is_grad_enabled",
     "manual_seed",
     "matmul",
+    "models",
     "nn",
     "no_grad",
     "num_threads",

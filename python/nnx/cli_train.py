@@ -1,9 +1,11 @@
-"""``python -m nnx train mlp --dataset mnist|fashion-mnist ...``: train an MLP classifier.
+"""``python -m nnx train mlp|lenet5|resnet --dataset mnist|fashion-mnist ...``: train a classifier.
 
 ``add_train_parser(subparsers)`` registers the subcommand on the ``nnx`` argument parser and
-``run(args)`` executes it: a 784-hidden-10 ReLU MLP trained with Adam on the training split
-(standardized with its own mean and std), validated on the test split after every epoch, with
-optional checkpoints (``--checkpoint-dir``, ``--resume``) and a final save of the weights.
+``run(args)`` executes it: a 784-hidden-10 ReLU MLP, ``nnx.models.LeNet5`` or
+``nnx.models.ResNet`` trained with Adam (or SGD with Nesterov momentum, ``--optimizer sgd``) and
+a cosine learning-rate decay on the training split (standardized with its own mean and std),
+validated on the test split after every epoch, with optional checkpoints (``--checkpoint-dir``,
+``--resume``) and a final save of the weights.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ import sys
 
 import nnx
 import nnx.io
-from nnx import nn, optim, train
-from nnx.data import MNIST, DataLoader, FashionMNIST, Standardize
+from nnx import models, nn, optim, train
+from nnx.data import MNIST, DataLoader, FashionMNIST, Standardize, Subset
 
-__all__ = ["add_train_parser", "build_mlp", "run"]
+__all__ = ["add_train_parser", "build_mlp", "build_model", "run"]
 
 DATASETS = {"mnist": MNIST, "fashion-mnist": FashionMNIST}
+MODELS = ("mlp", "lenet5", "resnet")
+# Learning rates that suit each optimizer when --lr is not given.
+DEFAULT_LR = {"adam": 1e-3, "sgd": 0.1}
 
 
 def build_mlp(hidden: int = 256, classes: int = 10) -> nn.Module:
@@ -28,15 +33,33 @@ def build_mlp(hidden: int = 256, classes: int = 10) -> nn.Module:
                          nn.Linear(hidden, classes))
 
 
+def build_model(name: str, hidden: int = 256, classes: int = 10) -> nn.Module:
+    """One of MODELS for 1x28x28 images: ``build_mlp(hidden)``, ``LeNet5()`` or ``ResNet()``."""
+    if name == "mlp":
+        return build_mlp(hidden, classes)
+    if name == "lenet5":
+        return models.LeNet5(num_classes=classes)
+    if name == "resnet":
+        return models.ResNet(num_classes=classes)
+    raise ValueError(f"unknown model {name!r}; expected one of {MODELS}")
+
+
 def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("train", help="train a model on a built-in dataset",
                               description="Train a model; the test split serves as validation.")
-    p.add_argument("model", choices=["mlp"], help="model to train (784-hidden-10 ReLU MLP)")
+    p.add_argument("model", choices=MODELS,
+                   help="mlp (784-hidden-10 ReLU MLP), lenet5 (LeNet-5) or resnet (ResNet-14)")
     p.add_argument("--dataset", choices=sorted(DATASETS), default="mnist")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    p.add_argument("--hidden", type=int, default=256, help="hidden units")
+    p.add_argument("--optimizer", choices=sorted(DEFAULT_LR), default="adam",
+                   help="adam, or sgd with Nesterov momentum 0.9")
+    p.add_argument("--lr", type=float, default=None,
+                   help="initial learning rate (default: 1e-3 for adam, 0.1 for sgd)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay")
+    p.add_argument("--hidden", type=int, default=256, help="hidden units (mlp only)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="use only the first N training and N test images (quick runs)")
     p.add_argument("--threads", type=int, default=None, help="nnx threads (default: OpenMP's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None,
@@ -55,6 +78,8 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 1:
+        raise SystemExit(f"nnx train: --limit must be positive, got {args.limit}")
     for name in ("epochs", "batch_size", "hidden"):
         if getattr(args, name) < (0 if name == "epochs" else 1):
             raise SystemExit(f"nnx train: --{name.replace('_', '-')} must be positive, got "
@@ -73,14 +98,22 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"nnx train: {e}\n(on the command line: --data-dir DIR or --download)") from None
     standardize = Standardize().fit(train_set)
     train_set.transform = test_set.transform = standardize
+    if args.limit:
+        train_set = Subset(train_set, range(min(args.limit, len(train_set))))
+        test_set = Subset(test_set, range(min(args.limit, len(test_set))))
     train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True)
     test_loader = DataLoader(test_set, batch_size=1000)
 
-    model = build_mlp(args.hidden)
-    optimizer = optim.Adam(model.parameters(), lr=args.lr)
+    model = build_model(args.model, args.hidden)
+    lr = DEFAULT_LR[args.optimizer] if args.lr is None else args.lr
+    if args.optimizer == "sgd":
+        optimizer = optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True,
+                              weight_decay=args.weight_decay)
+    else:
+        optimizer = optim.Adam(model.parameters(), lr=lr, weight_decay=args.weight_decay)
     # Cosine decay to 0 over the run (see examples/mlp_mnist.py); saved in checkpoints, so
     # --resume continues the same schedule.
-    scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
+    scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(args.epochs, 1))
     loss_fn = nn.CrossEntropyLoss()
     print(f"{args.dataset}: {len(train_set)} training, {len(test_set)} test images, "
           f"{standardize}; {nnx.get_num_threads()} threads", file=sys.stderr)

@@ -1,4 +1,6 @@
-"""Activations, softmax, linear, losses and dropout as functions (like ``torch.nn.functional``).
+"""Activations, softmax, linear, losses and dropout as functions (like ``torch.nn.functional``);
+convolution and pooling (``functional_conv``), batch norm and ``dropout2d`` (``functional_norm``)
+are defined in their own modules and re-exported here.
 
 The math of every activation, softmax and loss is in ``nnx._kernels`` (the kernel seam); this
 module checks arguments, reshapes, and wires the kernels into autograd. Matrix products go
@@ -24,9 +26,11 @@ from nnx.linalg import gemm
 from nnx.random import default_generator
 from nnx.tensor import Tensor
 
-__all__ = ["binary_cross_entropy_with_logits", "cross_entropy", "dropout", "elu", "hardsigmoid",
-           "l1_loss", "leaky_relu", "linear", "log_softmax", "mse_loss", "multiclass_hinge_loss",
-           "nll_loss", "one_hot", "relu", "sigmoid", "softmax", "softplus", "tanh"]
+__all__ = ["adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm",
+           "binary_cross_entropy_with_logits", "conv1d", "conv2d", "cross_entropy", "dropout",
+           "dropout2d", "elu", "hardsigmoid", "l1_loss", "leaky_relu", "linear", "log_softmax",
+           "max_pool1d", "max_pool2d", "mse_loss", "multiclass_hinge_loss", "nll_loss", "one_hot",
+           "relu", "sigmoid", "softmax", "softplus", "tanh"]
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -438,3 +442,17 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
     out = np.zeros((*t.shape, num_classes), np.int64)
     np.put_along_axis(out, idx[..., None], 1, axis=-1)
     return Tensor._wrap(out)
+
+
+# Defined in their own modules (which use the helpers above), part of this namespace as in
+# torch.nn.functional.
+from nnx.nn.functional_conv import (  # noqa: E402
+    adaptive_avg_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    conv1d,
+    conv2d,
+    max_pool1d,
+    max_pool2d,
+)
+from nnx.nn.functional_norm import batch_norm, dropout2d  # noqa: E402

@@ -11,8 +11,10 @@ from nnx.nn.modules.activation import (
     Softplus,
     Tanh,
 )
+from nnx.nn.modules.batchnorm import BatchNorm1d, BatchNorm2d
 from nnx.nn.modules.container import ModuleList, Sequential
-from nnx.nn.modules.dropout import Dropout
+from nnx.nn.modules.conv import Conv1d, Conv2d
+from nnx.nn.modules.dropout import Dropout, Dropout2d
 from nnx.nn.modules.flatten import Flatten
 from nnx.nn.modules.linear import Identity, Linear
 from nnx.nn.modules.loss import (
@@ -23,9 +25,11 @@ from nnx.nn.modules.loss import (
     MultiClassHingeLoss,
 )
 from nnx.nn.modules.module import Module
+from nnx.nn.modules.pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from nnx.nn.parameter import Parameter
 
-__all__ = ["BCEWithLogitsLoss", "CrossEntropyLoss", "Dropout", "ELU", "Flatten", "Hardsigmoid",
-           "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "Module",
-           "ModuleList", "MultiClassHingeLoss", "Parameter", "ReLU", "Sequential", "Sigmoid",
-           "Softmax", "Softplus", "Tanh"]
+__all__ = ["AdaptiveAvgPool2d", "AvgPool1d", "AvgPool2d", "BCEWithLogitsLoss", "BatchNorm1d",
+           "BatchNorm2d", "Conv1d", "Conv2d", "CrossEntropyLoss", "Dropout", "Dropout2d", "ELU",
+           "Flatten", "Hardsigmoid", "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax",
+           "MSELoss", "MaxPool1d", "MaxPool2d", "Module", "ModuleList", "MultiClassHingeLoss",
+           "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Softplus", "Tanh"]
