@@ -226,9 +226,66 @@ def bench_mlp(args, torch) -> None:
         print("| " + " | ".join(row) + " |", flush=True)
 
 
+def bench_lenet5(args, torch) -> None:
+    """One training epoch of LeNet-5 (ReLU, max pooling, Adam, batch 64) over MNIST's 60k images,
+    nnx vs torch, both fed the same pre-shuffled arrays in 64-image slices."""
+    from nnx import models, nn, optim
+
+    x, y, source = mnist_like_arrays()
+    n = 3200 if args.quick else len(x)
+    batch = 64
+    perm = np.random.default_rng(1).permutation(len(x))[:n]
+    x = np.ascontiguousarray(x[perm].reshape(n, 1, 28, 28))
+    y = np.ascontiguousarray(y[perm])
+    for threads in args.threads:
+        nnx.set_num_threads(threads)
+        nnx.manual_seed(0)
+        model = models.LeNet5()
+        opt = optim.Adam(model.parameters(), lr=1e-3)
+        loss_fn = nn.CrossEntropyLoss()
+
+        def nnx_epoch():
+            for i in range(0, n, batch):
+                loss = loss_fn(model(nnx.from_numpy(x[i:i + batch])), nnx.from_numpy(y[i:i + batch]))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+
+        fns = {"nnx": nnx_epoch}
+        if torch is not None:
+            torch.set_num_threads(threads)
+            torch.manual_seed(0)
+            T = torch.nn
+            tmodel = T.Sequential(T.Conv2d(1, 6, 5, padding=2), T.ReLU(), T.MaxPool2d(2),
+                                  T.Conv2d(6, 16, 5), T.ReLU(), T.MaxPool2d(2), T.Flatten(),
+                                  T.Linear(400, 120), T.ReLU(), T.Linear(120, 84), T.ReLU(),
+                                  T.Linear(84, 10))
+            topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
+            tloss = T.CrossEntropyLoss()
+            tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+            def torch_epoch():
+                for i in range(0, n, batch):
+                    loss = tloss(tmodel(tx[i:i + batch]), ty[i:i + batch])
+                    topt.zero_grad()
+                    loss.backward()
+                    topt.step()
+
+            fns["torch"] = torch_epoch
+        t = timed_rounds(fns, args.repeats, 0.0, settle=0.15 if threads > 1 else 0.0)
+        print(f"\n## LeNet-5 epoch ({n} images of {source}, batch {batch}, Adam), {threads} thread(s)\n")
+        cols = ["nnx s/epoch", "images/s"] + (["torch s/epoch", "nnx/torch time"] if torch else [])
+        print("| " + " | ".join(cols) + " |")
+        print("|" + "---|" * len(cols))
+        row = [f"{t['nnx']:.3f}", f"{n / t['nnx']:,.0f}"]
+        if torch is not None:
+            row += [f"{t['torch']:.3f}", f"{t['nnx'] / t['torch']:.2f}"]
+        print("| " + " | ".join(row) + " |", flush=True)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["gemm", "adam", "mlp"], help="what to compare")
+    parser.add_argument("what", choices=["gemm", "adam", "mlp", "lenet5"], help="what to compare")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=15, help="timed rounds per library (median)")
     parser.add_argument("--min-time", type=float, default=0.02, help="seconds per timed round")
@@ -253,7 +310,7 @@ def main(argv=None) -> None:
           + f", Python {platform.python_version()}")
     print(f"# threads: {args.threads[0]} for nnx, numpy and torch "
           f"({', '.join(f'{v}={os.environ.get(v)}' for v in THREAD_VARS)})")
-    {"gemm": bench_gemm, "adam": bench_adam, "mlp": bench_mlp}[args.what](args, torch)
+    {"gemm": bench_gemm, "adam": bench_adam, "mlp": bench_mlp, "lenet5": bench_lenet5}[args.what](args, torch)
 
 
 if __name__ == "__main__":
