@@ -271,3 +271,209 @@ def test_in_place_ops_refuse_tensors_that_require_grad():
     np.testing.assert_array_equal(w.numpy() if not w.requires_grad else w.detach().numpy(),
                                   [0.0, 7.0])
     assert w.is_leaf and w.requires_grad
+
+
+# ---------------------------------------------------------------------------------------------
+# Version counters: an array saved for backward and changed in place afterwards
+
+
+VIEWS = {
+    "itself": lambda t: t,
+    "detach": lambda t: t.detach(),
+    "reshape": lambda t: t.reshape(2, 2),
+    "view": lambda t: t.view(-1),
+    "slice": lambda t: t[1:],
+    "Tensor(t)": lambda t: nnx.Tensor(t),
+}
+
+CHANGES = {
+    "add_": lambda t: t.add_(1.0),
+    "sub_": lambda t: t.sub_(1.0),
+    "mul_": lambda t: t.mul_(2.0),
+    "div_": lambda t: t.div_(2.0),
+    "+=": lambda t: t.__iadd__(1.0),
+    "zero_": lambda t: t.zero_(),
+    "fill_": lambda t: t.fill_(3.0),
+    "copy_": lambda t: t.copy_(np.full(t.shape, 5, np.float32)),
+    "normal_": lambda t: t.normal_(),
+    "uniform_": lambda t: t.uniform_(),
+    "setitem": lambda t: t.__setitem__(0, 9.0),
+    "nn.init": lambda t: nnx.nn.init.constant_(t, 2.0),
+}
+
+
+def test_changing_a_saved_input_in_place_raises_in_backward():
+    w = nnx.tensor([1.0, 2.0], requires_grad=True)
+    x = nnx.tensor([3.0, 4.0])
+    y = (w * x).sum()
+    x += 10
+    with pytest.raises(RuntimeError, match=r"Mul backward: an input of shape \(2,\) \(argument 1\) "
+                                           r"was modified in place after it was used in the "
+                                           r"forward pass \(version 0 -> 1\)"):
+        y.backward()
+
+
+def changed_in_place_then_backward(used_view, changed_view, change):
+    x = nnx.tensor(np.arange(1.0, 5.0, dtype=np.float32))
+    used = VIEWS[used_view](x)
+    w = nnx.tensor(np.ones(used.shape, np.float32), requires_grad=True)
+    y = (w * used).sum()
+    CHANGES[change](VIEWS[changed_view](x))
+    with pytest.raises(RuntimeError, match="Mul backward: .* modified in place"):
+        y.backward()
+
+
+@pytest.mark.parametrize("changed_view", VIEWS)
+@pytest.mark.parametrize("used_view", ["itself", "reshape", "slice", "detach"])
+def test_changes_through_any_view_are_seen(used_view, changed_view):
+    changed_in_place_then_backward(used_view, changed_view, "add_")
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_every_in_place_method_is_seen(change):
+    changed_in_place_then_backward("reshape", "slice", change)
+
+
+def test_optimizer_step_between_forward_and_backward_raises():
+    w = nnx.tensor([1.0, 2.0], requires_grad=True)
+    x = nnx.tensor([3.0, 4.0])
+    for opt in (nnx.optim.SGD([w], lr=0.1), nnx.optim.Adam([w])):
+        loss = (w * x).sum()
+        loss.backward(retain_graph=True)
+        version = w._version
+        opt.step()
+        assert w._version == version + 1
+        with pytest.raises(RuntimeError, match=r"Mul backward: an input of shape \(2,\) "
+                                               r"\(argument 0\) was modified in place"):
+            loss.backward()
+
+
+def test_changing_a_saved_output_in_place_raises():
+    x = nnx.tensor([0.5, 1.0], requires_grad=True)
+    y = x.exp()
+    with nnx.no_grad():
+        y.view(-1).add_(1.0)
+    with pytest.raises(RuntimeError, match=r"Exp backward: an output of shape \(2,\)"):
+        y.sum().backward()
+
+
+def test_in_place_changes_that_backward_does_not_read_are_allowed():
+    w = nnx.tensor([1.0, 2.0], requires_grad=True)
+    x = nnx.tensor([3.0, 4.0])
+    unrelated = nnx.tensor([0.0, 0.0])
+    y = (w * x).sum() + (w + x).sum()  # Mul saves x; Add saves nothing
+    unrelated += 1
+    w_plus = nnx.tensor([1.0, 1.0])
+    z = (w + w_plus).sum()
+    w_plus.mul_(3.0)  # Add did not save it: its gradient does not depend on it
+    y.backward()
+    z.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [5.0, 6.0])
+    # A fresh forward after the change records the new version.
+    x += 1
+    w.grad = None
+    (w * x).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [4.0, 5.0])
+
+
+def test_version_counter_is_shared_by_views_only():
+    x = nnx.tensor([1.0, 2.0, 3.0, 4.0])
+    views = [x.detach(), x.reshape(2, 2), x[1:], nnx.Tensor(x)]
+    copies = [x.clone(), x.double(), x[[0, 1]], nnx.Tensor(x, dtype=np.float64)]
+    x.add_(1.0)
+    assert x._version == 1 and all(v._version == 1 for v in views)
+    assert all(c._version == 0 for c in copies)
+    views[1].zero_()
+    assert x._version == 2
+    x.data = np.zeros(4, np.float32)  # new storage, new counter
+    assert x._version == 0 and views[0]._version == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradient buffers: taken without a copy when nothing else holds them
+
+
+class FreshGradient(Function):
+    made: list = []
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        out = np.full(g.shape, 3.0, g.dtype)
+        FreshGradient.made.append(out)
+        return out
+
+
+class ReturnsSavedArray(Function):
+    """A backward handing back an array kept from the forward (a precomputed gradient)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(np.full(x.shape, 2.0, x.dtype))
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        (precomputed,) = ctx.saved_tensors
+        return precomputed
+
+
+def test_a_fresh_gradient_becomes_grad_without_a_copy():
+    FreshGradient.made.clear()
+    x = nnx.tensor([1.0, 2.0], requires_grad=True)
+    FreshGradient.apply(x).backward(np.ones(2, np.float32))
+    assert x.grad.data is FreshGradient.made[0]
+    np.testing.assert_array_equal(x.grad.numpy(), [3, 3])
+
+
+def test_shared_gradient_arrays_are_copied_into_aligned_buffers():
+    a = nnx.tensor(np.ones(1000, np.float32), requires_grad=True)
+    b = nnx.tensor(np.ones(1000, np.float32), requires_grad=True)
+    ((a + b) * 2).sum().backward()  # Add hands the same array to both leaves
+    assert not np.shares_memory(a.grad.data, b.grad.data)
+    assert b.grad.data.ctypes.data % 64 == 0 or a.grad.data.ctypes.data % 64 == 0
+    a.grad.zero_()
+    np.testing.assert_array_equal(b.grad.numpy(), np.full(1000, 2.0))
+    x = nnx.tensor([1.0, 2.0], requires_grad=True)
+    ((x + x) * 3).sum().backward()  # the same array delivered twice to one leaf
+    np.testing.assert_array_equal(x.grad.numpy(), [6, 6])
+    (x + x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [8, 8])
+    # A pass-through gradient also reaching another node stays intact for that node.
+    y = nnx.tensor([1.0, 2.0], requires_grad=True)
+    z = y * 5
+    (y + z).sum().backward()
+    np.testing.assert_array_equal(y.grad.numpy(), [6, 6])
+
+
+class SumSharingGradient(Function):
+    """a + b, whose backward hands one fresh array to both arguments."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, g):
+        shared = g.copy()
+        return shared, shared
+
+
+def test_a_gradient_sent_to_a_leaf_and_a_pending_node_is_not_changed_before_that_node_runs():
+    # The backward order here: SumSharingGradient gives x its first gradient and (the same
+    # array) to the Mul node making n, which still waits for n * 3; x * 4 then adds to x.grad.
+    x = nnx.tensor([1.0, 2.0], requires_grad=True)
+    n = x * 2
+    ((n * 3 + x * 4) + SumSharingGradient.apply(x, n)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [13, 13])
+
+
+def test_a_backward_returning_a_saved_array_does_not_give_it_away():
+    x = nnx.tensor([1.0, 2.0], requires_grad=True)
+    y = ReturnsSavedArray.apply(x)
+    for expected in (2, 4, 6):
+        y.backward(np.ones(2, np.float32), retain_graph=True)
+        np.testing.assert_array_equal(x.grad.numpy(), [expected, expected])

@@ -604,6 +604,36 @@ def test_dataset_transforms_keep_fast_path(tmp_path, clean_env, monkeypatch):
     np.testing.assert_allclose(x, plain.arrays()[0] * 2)
 
 
+def assert_same_batches(ds):
+    fast = data.DataLoader(ds, batch_size=3, shuffle=True, generator=0)
+    slow = data.DataLoader(ds, batch_size=3, shuffle=True, generator=0,
+                           collate_fn=data.default_collate)
+    for a, b in zip(fast, slow, strict=True):
+        for x, y in zip(batch_arrays(a), batch_arrays(b), strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_split_sees_transform_set_and_refitted_after_split(tmp_path, clean_env):
+    blobs, _, _ = split_blobs(n=12, seed=3)
+    cls, root = dataset_class(blobs), install(tmp_path / "r", blobs)
+    mnist = cls(root=root)
+    train, val = data.random_split(mnist, [8, 4], generator=0)
+    standardize = data.Standardize().fit(train)  # reads (and caches) train's raw rows
+    mnist.transform = standardize
+    assert_same_batches(train)
+    assert abs(float(train.arrays()[0].mean())) < 1e-6
+    # Refitting the same object in place must not leave stale standardised arrays behind.
+    standardize.fit(data.Subset(cls(root=root), val.indices))
+    assert_same_batches(train)
+    assert_same_batches(val)
+    assert abs(float(val.arrays()[0].mean())) < 1e-6
+    mnist.transform = data.Compose([standardize, data.Flatten()])
+    assert_same_batches(train)
+    standardize.fit(np.array([0.5, 1.5]))
+    assert_same_batches(train)
+    assert train.arrays()[0].shape == (8, 784)
+
+
 # ---------------------------------------------------------------------------------------------
 # The real files from $NNX_DATA_DIR
 

@@ -147,6 +147,14 @@ def test_garbage_and_foreign_files(tmp_path):
         nio.load(tmp_path / "missing.npz")
 
 
+def test_loading_a_directory_says_so(tmp_path):
+    with pytest.raises(IsADirectoryError, match=r"is a directory, not a checkpoint file$"):
+        nio.load(tmp_path)
+    nio.save({"epoch": 1}, tmp_path / "last.npz")  # what nnx.train.fit writes there
+    with pytest.raises(IsADirectoryError, match=r"did you mean .*last\.npz"):
+        nio.load(tmp_path)
+
+
 def test_corrupt_entry_is_reported(tmp_path):
     path = tmp_path / "c.npz"
     nio.save({"w": np.arange(100.0)}, path)

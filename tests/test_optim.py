@@ -238,6 +238,15 @@ def test_single_tensor_is_rejected():
         optim.SGD(_params()[0], lr=0.1)
 
 
+def test_a_module_instead_of_its_parameters_is_rejected_with_the_fix():
+    from nnx.nn.modules import Linear, Sequential
+
+    for model in (Linear(3, 2), Sequential(Linear(3, 2))):
+        with pytest.raises(TypeError, match=r"got the module \w+; pass its parameters: "
+                                            r"Adam\(model.parameters\(\), ...\)"):
+            optim.Adam(model)
+
+
 # ---------------------------------------------------------------------------------------------
 # Schedulers
 
@@ -315,3 +324,35 @@ def test_scheduler_per_group_and_validation():
         lr_scheduler.StepLR(opt, step_size=0)
     with pytest.raises(ValueError, match="T_max"):
         lr_scheduler.CosineAnnealingLR(opt, T_max=-3)
+
+
+def _unaligned(a: np.ndarray) -> np.ndarray:
+    """A copy of ``a`` starting one element past a 64-byte boundary."""
+    buf = np.empty(a.nbytes + 64 + a.itemsize, np.uint8)
+    start = (-buf.ctypes.data) % 64 + a.itemsize
+    out = buf[start:start + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+def test_restored_state_is_aligned_and_a_copy():
+    def make():
+        rng = np.random.default_rng(0)
+        return [Parameter(rng.standard_normal(s).astype(np.float32)) for s in [(64, 64), (300,)]]
+    params = make()
+    opt = optim.Adam(params, lr=0.1)
+    _set_grads(params, 0)
+    opt.step()
+    sd = opt.state_dict()
+    for i, state in sd["state"].items():
+        state["exp_avg"] = _unaligned(state["exp_avg"])
+        state["exp_avg_sq"] = _unaligned(state["exp_avg_sq"].astype(np.float64))
+    opt2 = optim.Adam(make(), lr=0.1)
+    opt2.load_state_dict(sd)
+    for i, p in enumerate(opt2.param_groups[0]["params"]):
+        for name in ("exp_avg", "exp_avg_sq"):
+            arr = opt2.state[p][name]
+            assert arr.ctypes.data % 64 == 0, (i, name)
+            assert arr.dtype == np.float32 and arr.flags.c_contiguous
+            assert not np.shares_memory(arr, sd["state"][i][name])
+            np.testing.assert_array_equal(arr, opt.state[params[i]][name])

@@ -129,6 +129,29 @@ def test_numpy_operands_keep_tensor_semantics():
     assert (nnx.tensor([1, 2]) * 2).dtype == np.int64
 
 
+def test_zero_dim_operands_do_not_promote_dimensioned_tensors_of_their_category():
+    # PyTorch's rule; numpy 2 would make all of these float64 (or int64).
+    x = nnx.tensor([1.0, 2.0, 3.0])
+    f64 = np.array(2.0)
+    for got in (x * f64, f64 * x, x + f64, x - f64, f64 - x, x / f64, f64 / x, x ** f64,
+                x * nnx.tensor(np.float64(2)), nnx.tensor(np.float64(2)) * x,
+                nnx.where(x > 1, x, f64)):
+        assert got.dtype == np.float32
+    np.testing.assert_array_equal((x * f64).numpy(), [2, 4, 6])
+    np.testing.assert_array_equal((x / np.array(3.0)).numpy(), x.numpy() / np.float32(3))
+    assert (nnx.tensor(np.array([1, 2], np.int32)) * np.array(3)).dtype == np.int32
+    # A 0-d operand of a higher category, or two 0-d operands, promote as usual.
+    assert (nnx.tensor([1, 2]) * np.array(2.5)).dtype == np.float64
+    assert (nnx.tensor(np.float32(1)) * f64).dtype == np.float64
+    assert (x * np.ones(1)).dtype == np.float64
+    # The gradient of the 0-d operand keeps its own dtype.
+    s = nnx.tensor(np.float64(2), requires_grad=True)
+    w = nnx.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (w * s).sum().backward()
+    assert s.grad.dtype == np.float64 and s.grad.item() == 6.0
+    assert w.grad.dtype == np.float32 and w.grad.tolist() == [2.0, 2.0, 2.0]
+
+
 def test_comparisons_return_bool_tensors():
     t = nnx.tensor([1.0, 2.0, 3.0])
     for got, want in [(t == 2, [False, True, False]), (t != 2, [True, False, True]),

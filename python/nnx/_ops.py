@@ -37,6 +37,27 @@ def _default_float(out, *inputs):
     return out
 
 
+_ndarray = np.ndarray
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+
+
+def _weak_zero_dim(a, b):
+    """``(a, b)`` with a 0-d array cast to the dtype of the other operand when that one has
+    dimensions and the same category (bool, integer, floating), as in PyTorch: a float32 vector
+    times a float64 0-d tensor stays float32, where numpy 2 would give float64. A 0-d operand of
+    a higher category (an integer vector times a float 0-d) still promotes. Python scalars are
+    weak in numpy already."""
+    if a.__class__ is not _ndarray or b.__class__ is not _ndarray or a.dtype == b.dtype:
+        return a, b
+    if a.ndim == 0 and b.ndim:
+        if _CATEGORY.get(a.dtype.kind) == _CATEGORY.get(b.dtype.kind):
+            a = a.astype(b.dtype)
+    elif b.ndim == 0 and a.ndim:
+        if _CATEGORY.get(a.dtype.kind) == _CATEGORY.get(b.dtype.kind):
+            b = b.astype(a.dtype)
+    return a, b
+
+
 def _shape(x) -> tuple:
     return x.shape if isinstance(x, np.ndarray) else ()
 
@@ -75,6 +96,7 @@ def index_key(index):
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
+        a, b = _weak_zero_dim(a, b)
         ctx.shapes = _shape(a), _shape(b)
         return _default_float(np.add(a, b), a, b)
 
@@ -88,6 +110,7 @@ class Add(Function):
 class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
+        a, b = _weak_zero_dim(a, b)
         ctx.shapes = _shape(a), _shape(b)
         return _default_float(np.subtract(a, b), a, b)
 
@@ -101,6 +124,7 @@ class Sub(Function):
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
+        a, b = _weak_zero_dim(a, b)
         ctx.save_for_backward(a, b)
         return _default_float(np.multiply(a, b), a, b)
 
@@ -115,6 +139,7 @@ class Mul(Function):
 class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
+        a, b = _weak_zero_dim(a, b)
         out = _default_float(np.true_divide(a, b), a, b)
         ctx.save_for_backward(a, b, out)
         return out
@@ -131,6 +156,7 @@ class Div(Function):
 class Pow(Function):
     @staticmethod
     def forward(ctx, a, b):
+        a, b = _weak_zero_dim(a, b)
         out = _default_float(np.power(a, b), a, b)
         ctx.save_for_backward(a, b, out)
         return out
@@ -237,6 +263,7 @@ class Clamp(Function):
 class Where(Function):
     @staticmethod
     def forward(ctx, cond, a, b):
+        a, b = _weak_zero_dim(a, b)
         ctx.save_for_backward(cond)
         ctx.shapes = _shape(a), _shape(b)
         return np.where(cond, a, b)

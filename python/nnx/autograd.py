@@ -24,6 +24,11 @@ The graph is made of ``Context`` objects (one per recorded call, also the ``grad
 outputs). A context holds the arrays saved for backward and edges to the contexts (or leaf
 tensors) of its inputs, never the intermediate tensors themselves, so activations are freed as
 soon as the user drops them; saved arrays are freed after backward unless ``retain_graph``.
+
+As in PyTorch, backward raises instead of using a saved array whose tensor was changed in place
+after the forward (version counters, see ``nnx.tensor``). A backward may return its incoming
+gradient or an array it saved: the engine copies such arrays before a leaf keeps one as its
+``.grad``, and hands a fresh array over without copying.
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ import functools
 import threading
 
 import numpy as np
+
+from nnx import _memory
+
+_ndarray = np.ndarray
 
 __all__ = ["Context", "Function", "backward", "enable_grad", "grad", "is_grad_enabled",
            "no_grad", "set_grad_enabled"]
@@ -115,7 +124,7 @@ class Context:
     """
 
     __slots__ = ("__dict__", "_edges", "_fn", "_out_meta", "_released", "_retained", "_saved",
-                 "needs_input_grad")
+                 "_versions", "needs_input_grad")
 
     def __init__(self, fn: type, needs_input_grad: tuple) -> None:
         self._fn = fn
@@ -125,6 +134,9 @@ class Context:
         self._out_meta: tuple = ()
         self._retained: dict | None = None
         self._released = False
+        # (version cell, version, saved array, argument number or -1 - output number) for each
+        # input or output tensor whose data was saved for backward; see _check_versions.
+        self._versions: list | tuple = ()
 
     def save_for_backward(self, *arrays) -> None:
         """Keep these arrays (or None) for backward; freed after backward unless retain_graph."""
@@ -145,6 +157,7 @@ class Context:
 
     def _release(self) -> None:
         self._saved = ()
+        self._versions = ()
         self.__dict__.clear()
         self._released = True
 
@@ -165,22 +178,120 @@ class Function:
 
     @classmethod
     def apply(cls, *args):
+        # The hot path of every training step: one pass over the arguments, no generators.
         Tensor = _tensor_module.Tensor
-        needs = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
-        record = any(needs) and is_grad_enabled()
-        ctx = Context(cls, needs if record else (False,) * len(args))
-        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        arrays = list(args)
+        inputs = []  # (argument number, tensor) of the Tensor arguments
+        record = False
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor):
+                arrays[i] = a._data
+                inputs.append((i, a))
+                if a._requires_grad:
+                    record = True
+        if record and is_grad_enabled():
+            needs = [False] * len(args)
+            edges = [None] * len(args)
+            for i, a in inputs:
+                if a._requires_grad:
+                    needs[i] = True
+                    edges[i] = _edge(a)
+            ctx = Context(cls, tuple(needs))
+            ctx._edges = tuple(edges)
+        else:
+            record = False
+            ctx = Context(cls, (False,) * len(args))
         out = cls.forward(ctx, *arrays)
         single = not isinstance(out, tuple)
-        outs = [_contiguous(o) for o in ((out,) if single else out)]
+        if single:
+            outs = [out if type(out) is _ndarray and out.flags.c_contiguous else
+                    _contiguous(out)]
+        else:
+            outs = [_contiguous(o) for o in out]
         if not record:
             results = [Tensor._wrap(o) for o in outs]
         else:
-            ctx._edges = tuple(_edge(a) if n else None for a, n in zip(args, needs))
-            ctx._out_meta = tuple((o.shape, o.dtype) for o in outs)
+            ctx._out_meta = tuple([(o.shape, o.dtype) for o in outs])
             results = [Tensor._wrap(o, ctx, i) if o.dtype.kind == "f" else Tensor._wrap(o)
                        for i, o in enumerate(outs)]
+        if inputs:
+            # An output viewing an argument's memory (reshape, basic indexing, a forward
+            # returning its argument) is the same data: it shares the argument's version.
+            for r in results:
+                o = r._data
+                root = o.base
+                if root is None:  # fresh, unless the forward returned an argument as it was
+                    for _, t in inputs:
+                        if t._data is o:
+                            r._version_cell = t._version_cell
+                            break
+                    continue
+                if not isinstance(root, _ndarray):
+                    root = o
+                for _, t in inputs:
+                    d = t._data
+                    if d is root or d.base is root:
+                        r._version_cell = t._version_cell
+                        break
+            if record and ctx._saved:
+                ctx._versions = _saved_versions(ctx._saved, inputs, results)
         return results[0] if single else tuple(results)
+
+
+# Version tracking runs on every op, so it is written for speed: identity tests on array bases,
+# no generators. An array's *root* is the array whose memory it views: its base when that is an
+# ndarray, else itself. One step suffices because numpy collapses a chain of views to the array
+# owning the memory, or to the array wrapping foreign memory (a kernel's result).
+
+
+def _saved_versions(saved, inputs, results) -> list:
+    # Only tensors whose memory backward reads need checking: an op that saved nothing of x
+    # (x + y) computes the right gradient whatever happens to x afterwards. Most forwards save
+    # their arguments themselves, found by identity; any other saved array is matched by its
+    # root against the arguments (a saved view of one) and then the outputs (a saved output).
+    # Entries hold the saved array (alive anyway) rather than its shape, which the error message
+    # alone needs.
+    found = []
+    for a in saved:
+        if type(a) is not _ndarray and not isinstance(a, _ndarray):
+            continue  # None, a number
+        for i, t in inputs:
+            if t._data is a:
+                cell = t._version_cell
+                found.append((cell, cell[0], a, i))
+                break
+        else:
+            root = a.base
+            if root is None or not isinstance(root, _ndarray):
+                root = a
+            for i, t in inputs:
+                d = t._data
+                if d is root or d.base is root:
+                    cell = t._version_cell
+                    found.append((cell, cell[0], a, i))
+                    break
+            else:
+                k = -1
+                for t in results:
+                    d = t._data
+                    if d is root or d.base is root:
+                        cell = t._version_cell
+                        found.append((cell, cell[0], a, k))
+                        break
+                    k -= 1
+    return found
+
+
+def _check_versions(node) -> None:
+    for cell, version, saved, i in node._versions:
+        if cell[0] != version:
+            shape = saved.shape
+            what = f"an input of shape {shape} (argument {i})" if i >= 0 else \
+                f"an output of shape {shape} (output {-1 - i})"
+            raise RuntimeError(
+                f"{node._fn.__name__} backward: {what} was modified in place after it was used "
+                f"in the forward pass (version {version} -> {cell[0]}), so the gradient would be "
+                "wrong; call backward before changing it, or change a copy (t.clone())")
 
 
 def _edge(t):
@@ -269,11 +380,16 @@ def _roots(tensors, grad_tensors, who):
 def _run(roots, root_grads, retain_graph, capture):
     captured: dict = {}
     pending: dict = {}  # context -> list of summed gradients, one per output
+    # ids of the arrays this run has handed to someone (a pending slot, a .grad, the caller's
+    # own gradient=, a node's saved arrays): a leaf takes a gradient array as its .grad without
+    # copying only when it is not among them (see _accumulate). An id that outlives its array
+    # and matches a newer one costs a copy, never a wrong gradient.
+    handed = {id(g) for g in root_grads}
     for t, g in zip(roots, root_grads):
         if t.grad_fn is None:
-            _deliver_leaf(t, g, capture, captured)
+            _deliver_leaf(t, g, capture, captured, handed)
         else:
-            _add(pending, t.grad_fn, t._output_nr, g)
+            _add(pending, t.grad_fn, t._output_nr, g, handed)
 
     # Kahn's algorithm: a node runs once every node that feeds it a gradient has run, so each
     # backward sees the full sum of its output gradients. Iterative, so deep graphs (long RNN
@@ -295,7 +411,7 @@ def _run(roots, root_grads, retain_graph, capture):
         node = ready.pop()
         grads = pending.pop(node, None)
         if grads is not None:
-            _run_node(node, grads, pending, capture, captured)
+            _run_node(node, grads, pending, capture, captured, handed)
         for e in node._edges:
             if e is not None and e[1] >= 0:
                 deps[e[0]] -= 1
@@ -306,37 +422,48 @@ def _run(roots, root_grads, retain_graph, capture):
     return captured
 
 
-def _run_node(node, grads, pending, capture, captured):
+def _run_node(node, grads, pending, capture, captured, handed):
     if node._released:
         node.saved_tensors  # raises the "second backward" error  # noqa: B018
+    if node._versions:
+        _check_versions(node)
     grads = [g if g is not None or dtype.kind != "f" else np.zeros(shape, dtype)
              for g, (shape, dtype) in zip(grads, node._out_meta)]
     if node._retained:
         for i, ref in node._retained.items():
             t = ref()
             if t is not None and grads[i] is not None and capture is None:
-                _accumulate(t, grads[i])
+                _accumulate(t, grads[i], handed)
     if capture is not None:
         for i, g in enumerate(grads):
             slot = capture.get((node, i))
             if slot is not None:
                 captured[slot] = g
+    # A backward may return what it kept from the forward as a gradient: never let a leaf own it.
+    for a in node._saved:
+        handed.add(id(a))
+    for a in node.__dict__.values():
+        handed.add(id(a))
     in_grads = node._fn.backward(node, *grads)
     if not isinstance(in_grads, tuple):
         in_grads = (in_grads,)
     if len(in_grads) != len(node._edges):
         raise RuntimeError(f"{node._fn.__name__}.backward returned {len(in_grads)} gradients, "
                            f"expected {len(node._edges)} (one per forward argument)")
+    leaves = []
     for i, (e, g) in enumerate(zip(node._edges, in_grads)):
         if e is None or g is None:
             continue
         target, nr = e
         if nr < 0:
-            g = _fit(g, target.data.shape, target.data.dtype, node, i)
-            _deliver_leaf(target, g, capture, captured)
+            leaves.append((target, _fit(g, target.data.shape, target.data.dtype, node, i)))
         else:
             shape, dtype = target._out_meta[nr]
-            _add(pending, target, nr, _fit(g, shape, dtype, node, i))
+            _add(pending, target, nr, _fit(g, shape, dtype, node, i), handed)
+    # Leaves last: an array this backward also sent to a pending node is then known as handed,
+    # so no leaf makes it its .grad (which later accumulations change in place).
+    for target, g in leaves:
+        _deliver_leaf(target, g, capture, captured, handed)
 
 
 def _fit(g, shape, dtype, node, i) -> np.ndarray:
@@ -347,18 +474,22 @@ def _fit(g, shape, dtype, node, i) -> np.ndarray:
     return g if g.dtype == dtype else g.astype(dtype)
 
 
-def _add(pending, node, nr, g) -> None:
+def _add(pending, node, nr, g, handed) -> None:
     slots = pending.get(node)
     if slots is None:
         slots = pending[node] = [None] * len(node._out_meta)
-    # Out of place: g may alias an array another branch also received (add passes its gradient
-    # through unchanged to both inputs).
-    slots[nr] = g if slots[nr] is None else slots[nr] + g
+    if slots[nr] is None:
+        slots[nr] = g
+        handed.add(id(g))
+    else:
+        # Out of place: g may alias an array another branch also received (add passes its
+        # gradient through unchanged to both inputs).
+        slots[nr] = slots[nr] + g
 
 
-def _deliver_leaf(t, g, capture, captured) -> None:
+def _deliver_leaf(t, g, capture, captured, handed) -> None:
     if capture is None:
-        _accumulate(t, g)
+        _accumulate(t, g, handed)
     else:
         slot = capture.get(id(t))
         if slot is not None:
@@ -366,11 +497,20 @@ def _deliver_leaf(t, g, capture, captured) -> None:
             captured[slot] = g if prev is None else prev + g
 
 
-def _accumulate(t, g) -> None:
+def _accumulate(t, g, handed) -> None:
     if t.grad is None:
-        # A copy: g may be shared with other leaves or be the caller's own gradient array, and
-        # .grad is later updated in place.
-        t.grad = _tensor_module.Tensor._wrap(np.array(g, dtype=t.data.dtype, order="C"))
+        # .grad is updated in place by later accumulations, so it takes g itself only when g is
+        # a writable array of the right dtype that views no other array and that nobody else
+        # holds; otherwise a 64-byte aligned copy (the optimizer kernels stream over it).
+        base = g.base
+        if (id(g) in handed or base is not None and isinstance(base, _ndarray)
+                or g.dtype != t._data.dtype or not g.flags.writeable):
+            own = _memory.empty(g.shape, t._data.dtype)
+            np.copyto(own, g)
+            g = own
+        else:
+            handed.add(id(g))
+        t.grad = _tensor_module.Tensor._wrap(g)
     else:
         t.grad.data += g
 

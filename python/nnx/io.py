@@ -67,12 +67,17 @@ def save(obj, path) -> None:
 
 def load(path):
     """Read a checkpoint written by :func:`save`; arrays come back as numpy arrays, tuples as
-    tuples. Raises ``FileNotFoundError`` for a missing file and :class:`CheckpointError` (a
-    ``ValueError``) naming the file for anything unreadable, including entries that would need
-    unpickling."""
+    tuples. Raises ``FileNotFoundError`` for a missing file, ``IsADirectoryError`` for a
+    directory, and :class:`CheckpointError` (a ``ValueError``) naming the file for anything
+    unreadable, including entries that would need unpickling."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"nnx.load: no such file: {path!r}")
+    if os.path.isdir(path):
+        inside = os.path.join(path, "last.npz")  # where nnx.train.fit keeps its checkpoint
+        hint = f"; did you mean {inside!r}?" if os.path.isfile(inside) else ""
+        raise IsADirectoryError(f"nnx.load: {path!r} is a directory, not a checkpoint "
+                                f"file{hint}")
     try:
         with np.load(path, allow_pickle=False) as npz:
             if _META not in npz.files:

@@ -11,6 +11,13 @@ instead. Differences from PyTorch: views made by ``transpose``/``permute`` are c
 (the data is always C-contiguous), ``reshape``/``view``/basic indexing share memory as in
 PyTorch, and in-place methods (``add_``, ``zero_``, ...) are not recorded by autograd: they
 raise on a tensor that requires grad while grad mode is on (use ``nnx.no_grad()``).
+
+Version counter, as in PyTorch: ``t._version`` counts in-place changes of the data. It lives in
+``t._version_cell``, a one-element list shared by every Tensor viewing the same data
+(``detach()``, ``reshape``/``view``, basic indexing, ``Tensor(t)``) and incremented by every
+in-place method, ``nnx.nn.init`` function and optimizer step. Backward compares it with the
+value recorded when an array was saved for backward and raises instead of computing a wrong
+gradient. Writes straight into the array (``t.numpy()[...] = v``) bypass it.
 """
 
 from __future__ import annotations
@@ -72,13 +79,17 @@ def _operand(x):
 class Tensor(InPlaceMixin):
     """An n-dimensional array with reverse-mode automatic differentiation."""
 
-    __slots__ = ("__weakref__", "_data", "_output_nr", "_requires_grad", "grad", "grad_fn")
+    __slots__ = ("__weakref__", "_data", "_output_nr", "_requires_grad", "_version_cell",
+                 "grad", "grad_fn")
     # Let numpy defer to Tensor's reflected operators: ndarray + Tensor -> Tensor.__radd__.
     __array_ufunc__ = None
     __hash__ = object.__hash__  # hashable by identity, although == is elementwise
 
     def __init__(self, data, dtype=None, requires_grad: bool = False) -> None:
         self._data = _as_array(data, dtype)
+        # Tensor(t) shares t's array unless it had to convert it, and then shares its version.
+        shared = isinstance(data, Tensor) and self._data is data._data
+        self._version_cell = data._version_cell if shared else [0]
         self.grad: Tensor | None = None
         self.grad_fn = None
         self._output_nr = 0
@@ -91,6 +102,7 @@ class Tensor(InPlaceMixin):
         # Internal constructor: `array` is already a C-contiguous array of a supported dtype.
         t = object.__new__(cls)
         t._data = array
+        t._version_cell = [0]
         t.grad = None
         t.grad_fn = grad_fn
         t._output_nr = output_nr
@@ -106,7 +118,14 @@ class Tensor(InPlaceMixin):
 
     @data.setter
     def data(self, value) -> None:
+        # New storage, new version: graphs that saved the old array still hold it unchanged.
         self._data = _as_array(value)
+        self._version_cell = [0]
+
+    @property
+    def _version(self) -> int:
+        """How many in-place changes the data has seen (PyTorch's name)."""
+        return self._version_cell[0]
 
     @property
     def requires_grad(self) -> bool:
@@ -234,8 +253,10 @@ class Tensor(InPlaceMixin):
         self.grad_fn._retained[self._output_nr] = weakref.ref(self)
 
     def detach(self) -> Tensor:
-        """A new leaf sharing this tensor's data, cut from the graph."""
-        return Tensor._wrap(self._data)
+        """A new leaf sharing this tensor's data (and version counter), cut from the graph."""
+        t = Tensor._wrap(self._data)
+        t._version_cell = self._version_cell
+        return t
 
     def clone(self) -> Tensor:
         return _ops.Clone.apply(self)

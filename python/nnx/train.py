@@ -23,16 +23,12 @@ import time
 import numpy as np
 
 import nnx.io
-from nnx import random as _random
+from nnx import _checkpoint
 from nnx.autograd import no_grad
 from nnx.tensor import Tensor
 
 __all__ = ["Callback", "EarlyStopping", "History", "accuracy", "evaluate", "fit",
            "plot_history"]
-
-_CHECKPOINT = "last.npz"
-_FORMAT = "nnx-fit"
-
 
 # ---------------------------------------------------------------------------------------------
 # Metrics: f(output, target) -> mean over the batch; fit and evaluate weight them by batch size.
@@ -321,53 +317,6 @@ def evaluate(model, loader, loss_fn=None, metrics=("accuracy",)) -> dict:
     return meter.means(with_loss=loss_fn is not None)
 
 
-def _loader_generator(loader):
-    # A loader with a private generator (an int seed) must have it restored on resume too.
-    gen = getattr(loader, "generator", None)
-    if isinstance(gen, np.random.Generator) and gen is not _random.default_generator():
-        return gen
-    return None
-
-
-def _snapshot(model, optimizer, scheduler, history, callbacks, loader, epoch) -> dict:
-    gen = _loader_generator(loader)
-    return {
-        "format": _FORMAT,
-        "epoch": epoch,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "history": history.state_dict(),
-        "callbacks": [cb.state_dict() for cb in callbacks],
-        "rng": _random.get_rng_state(),
-        "loader_rng": gen.bit_generator.state if gen is not None else None,
-    }
-
-
-def _restore(state, model, optimizer, scheduler, history, callbacks, loader, path) -> int:
-    if not isinstance(state, dict) or state.get("format") != _FORMAT:
-        raise ValueError(f"fit: {path} is not a training checkpoint written by nnx.train.fit")
-    if (state["scheduler"] is None) != (scheduler is None):
-        have = "has" if state["scheduler"] is not None else "has no"
-        raise ValueError(f"fit: the checkpoint {path} {have} scheduler state, but this call "
-                         f"passes {'none' if scheduler is None else 'one'}")
-    if len(state["callbacks"]) != len(callbacks):
-        raise ValueError(f"fit: the checkpoint {path} has state for {len(state['callbacks'])} "
-                         f"callbacks, this call passes {len(callbacks)}")
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None:
-        scheduler.load_state_dict(state["scheduler"])
-    history.load_state_dict(state["history"])
-    for cb, cb_state in zip(callbacks, state["callbacks"]):
-        cb.load_state_dict(cb_state)
-    _random.set_rng_state(state["rng"])
-    gen = _loader_generator(loader)
-    if gen is not None and state.get("loader_rng") is not None:
-        gen.bit_generator.state = state["loader_rng"]
-    return int(state["epoch"])
-
-
 def fit(model, loss_fn, optimizer, train_loader, epochs: int, val_loader=None,
         metrics=("accuracy",), scheduler=None, callbacks=(), checkpoint_dir=None,
         resume: bool = False, progress=None) -> History:
@@ -394,29 +343,25 @@ def fit(model, loss_fn, optimizer, train_loader, epochs: int, val_loader=None,
         cb.on_train_begin(keys)
     history = History()
     display = _Progress(progress, epochs)
-    path = os.path.join(os.fspath(checkpoint_dir), _CHECKPOINT) if checkpoint_dir else None
+    path = _checkpoint.path_in(checkpoint_dir)
     start = 0
     if resume:
-        if os.path.exists(path):
-            start = _restore(nnx.io.load(path), model, optimizer, scheduler, history, callbacks,
-                             train_loader, path)
-            display.message(f"resuming from {path} after epoch {start}")
-            if history.stop_reason is not None:
-                display.message(f"that run had stopped ({history.stop_reason}); nothing to do")
-                return history
-        else:
-            display.message(f"no checkpoint at {path}; starting from scratch")
+        start = _checkpoint.resume(path, model, optimizer, scheduler, history, callbacks,
+                                   train_loader, display.message)
+        if history.stop_reason is not None:
+            return history
     if path is not None:
         os.makedirs(os.fspath(checkpoint_dir), exist_ok=True)
-    last_good = _snapshot(model, optimizer, scheduler, history, callbacks, train_loader, start)
+    last_good = _checkpoint.snapshot(model, optimizer, scheduler, history, callbacks,
+                                     train_loader, start)
     try:
         for epoch in range(start + 1, epochs + 1):
             record = _train_epoch(model, loss_fn, optimizer, train_loader, resolved, display,
                                   epoch)
             if "_nan" in record:
                 history.stop_reason = record["_nan"]
-                _restore(last_good, model, optimizer, scheduler, History(), callbacks,
-                         train_loader, "the last good epoch")
+                _checkpoint.restore(last_good, model, optimizer, scheduler, History(),
+                                    callbacks, train_loader, "the last good epoch")
                 display.close()
                 display.message(f"stopping: {record['_nan']}; model and optimizer restored to "
                                 f"the end of epoch {epoch - 1}"
@@ -436,8 +381,8 @@ def fit(model, loss_fn, optimizer, train_loader, epochs: int, val_loader=None,
             if stop:
                 history.stop_reason = f"early stopping after epoch {epoch}"
             display.end_epoch(record)
-            last_good = _snapshot(model, optimizer, scheduler, history, callbacks, train_loader,
-                                  epoch)
+            last_good = _checkpoint.snapshot(model, optimizer, scheduler, history, callbacks,
+                                             train_loader, epoch)
             if path is not None:
                 nnx.io.save(last_good, path)
             if stop:

@@ -84,7 +84,9 @@ class TensorDataset(Dataset):
 
 
 class Subset(Dataset):
-    """The samples of ``dataset`` at ``indices``, in that order (whole-array protocol kept)."""
+    """The samples of ``dataset`` at ``indices``, in that order (whole-array protocol kept:
+    the rows are taken again whenever ``dataset.arrays()`` returns other arrays, so a
+    transform set or refitted on the source after the split is seen by both paths)."""
 
     def __init__(self, dataset, indices: Sequence[int]):
         self.dataset = dataset
@@ -93,16 +95,23 @@ class Subset(Dataset):
         if self.indices.size and (self.indices.min() < -n or self.indices.max() >= n):
             raise IndexError(f"Subset: indices must lie in [{-n}, {n}) for a dataset of {n} "
                              f"samples, got range [{self.indices.min()}, {self.indices.max()}]")
-        self._arrays = None
+        # (the source's arrays, our rows of them): recomputed whenever the source hands out
+        # other array objects, e.g. after its transform changed.
+        self._cache = None
 
     def arrays(self):
-        if self._arrays is None:
-            source = getattr(self.dataset, "arrays", None)
-            whole = source() if callable(source) else None
-            if whole is None:
-                return None
-            self._arrays = tuple(a[self.indices] for a in whole)
-        return self._arrays
+        source = getattr(self.dataset, "arrays", None)
+        whole = source() if callable(source) else None
+        if whole is None:
+            self._cache = None
+            return None
+        whole = tuple(whole)
+        cached = self._cache
+        # Holding the source arrays in the cache keeps identity a valid key (no reused ids).
+        if cached is None or len(cached[0]) != len(whole) or any(
+                a is not b for a, b in zip(cached[0], whole)):
+            cached = self._cache = (whole, tuple(a[self.indices] for a in whole))
+        return cached[1]
 
     def __getitem__(self, index):
         return self.dataset[int(self.indices[index])]

@@ -83,7 +83,10 @@ class MNIST(Dataset):
     ``arrays()`` gives the whole split as ``(images, targets)`` for ``DataLoader``'s fast path:
     float32 (N, 1, 28, 28) in [0, 1] and int64 (N,), with the transforms applied to the whole
     batch, or None when a transform has no ``apply_batch`` (then the loader goes sample by
-    sample). It is computed once per pair of transform objects and cached.
+    sample). It is cached per pair of transform objects and their ``version`` attributes
+    (``Standardize.fit`` bumps its own, ``Compose`` reports its members'), so refitting a
+    transform in place is seen. A custom batch transform whose behaviour changes in place must
+    change a ``version`` attribute too, or be replaced by a new object.
     """
 
     name = "mnist"
@@ -171,9 +174,12 @@ class MNIST(Dataset):
             f"pass root=..., or pass download=True to fetch them into {target}")
 
     def arrays(self):
-        key = (self.transform, self.target_transform)
-        if self._arrays is not None and all(a is b for a, b in zip(self._arrays[0], key)):
-            return self._arrays[1]
+        key = (self.transform, _version(self.transform), self.target_transform,
+               _version(self.target_transform))
+        cached = self._arrays
+        if cached is not None and cached[0][0] is key[0] and cached[0][2] is key[2] \
+                and cached[0][1] == key[1] and cached[0][3] == key[3]:
+            return cached[1]
         image_batch = _batch_fn(self.transform)
         target_batch = _batch_fn(self.target_transform)
         if image_batch is None or target_batch is None:
@@ -205,6 +211,11 @@ class MNIST(Dataset):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(split={self.split}, {len(self)} samples, "
                 f"folder={self.folder!r})")
+
+
+def _version(transform):
+    # Changes when a transform is refitted in place (Standardize.fit); None when it has none.
+    return getattr(transform, "version", None)
 
 
 def _batch_fn(transform):

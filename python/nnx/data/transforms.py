@@ -34,14 +34,37 @@ class Standardize:
     float64; the output has the input's float dtype (float32 for integer inputs).
 
     For MNIST scaled to [0, 1], ``fit`` gives mean 0.1307 and std 0.3081 (the usual constants).
+
+    ``version`` counts the changes of ``mean`` and ``std`` (``fit`` or assignment), so that a
+    dataset caching its transformed arrays (``MNIST.arrays()``) notices a refit of the same
+    object. Changing the ``mean``/``std`` arrays in place is not noticed: refit or assign.
     """
 
     def __init__(self, mean=None, std=None):
         if (mean is None) != (std is None):
             raise ValueError("Standardize: give both mean and std, or neither (then call fit)")
-        self.mean = self.std = None
+        self.version = 0
+        self._mean = self._std = None
         if mean is not None:
             self._set(np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64))
+
+    @property
+    def mean(self):
+        return self._mean
+
+    @mean.setter
+    def mean(self, value) -> None:
+        self._mean = value
+        self.version += 1
+
+    @property
+    def std(self):
+        return self._std
+
+    @std.setter
+    def std(self, value) -> None:
+        self._std = value
+        self.version += 1
 
     def _set(self, mean: np.ndarray, std: np.ndarray) -> None:
         if np.any(~np.isfinite(mean)) or np.any(~np.isfinite(std)) or np.any(std < 0):
@@ -116,12 +139,19 @@ class Flatten:
 
 
 class Compose:
-    """Applies ``transforms`` in order; batch-capable when every one of them is."""
+    """Applies ``transforms`` in order; batch-capable when every one of them is.
+
+    ``version`` changes whenever one of the transforms' ``version`` does (see ``Standardize``).
+    """
 
     def __init__(self, transforms):
         self.transforms = list(transforms)
         if all(callable(getattr(t, "apply_batch", None)) for t in self.transforms):
             self.apply_batch = self._apply_batch
+
+    @property
+    def version(self) -> tuple:
+        return tuple((id(t), getattr(t, "version", None)) for t in self.transforms)
 
     def __call__(self, x):
         for t in self.transforms:

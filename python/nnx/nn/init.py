@@ -60,6 +60,9 @@ def _array(tensor, fn: str) -> np.ndarray:
 def _fill(tensor, values, fn: str):
     data = _array(tensor, fn)
     data[...] = values
+    cell = getattr(tensor, "_version_cell", None)  # a Tensor's, so backward sees the change
+    if cell is not None:
+        cell[0] += 1
     return tensor
 
 

@@ -1,4 +1,5 @@
-"""Gradient clipping, in place on the ``.grad`` of parameters, as ``torch.nn.utils``."""
+"""Gradient clipping, in place on the ``.grad`` of parameters, as ``torch.nn.utils``; and the
+``zero_grad`` loop shared by ``Module.zero_grad`` and ``Optimizer.zero_grad``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,18 @@ def _grads(parameters) -> list[np.ndarray]:
     if hasattr(parameters, "grad") and hasattr(parameters, "data"):
         parameters = [parameters]
     return [p.grad.data for p in parameters if p.grad is not None]
+
+
+def zero_grad(parameters, set_to_none: bool = True) -> None:
+    """Drops the gradient of every tensor in ``parameters`` (``grad = None``), or fills it with
+    zeros when ``set_to_none=False``."""
+    for p in parameters:
+        if p.grad is None:
+            continue
+        if set_to_none:
+            p.grad = None
+        else:
+            p.grad.data[...] = 0
 
 
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,

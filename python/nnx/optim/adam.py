@@ -59,6 +59,7 @@ class Adam(Optimizer):
                                    step=state["step"], lr=group["lr"], beta1=beta1, beta2=beta2,
                                    eps=group["eps"], weight_decay=group["weight_decay"],
                                    decoupled=self._decoupled)
+                p._version_cell[0] += 1  # changed in place: graphs that saved it must not reuse it
 
 
 class AdamW(Adam):

@@ -8,10 +8,14 @@ without touching the optimizers.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from collections.abc import Iterable, MutableMapping
 
 import numpy as np
+
+from nnx import _memory
+from nnx.nn.utils import zero_grad
 
 __all__ = ["Optimizer"]
 
@@ -65,9 +69,14 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.state = _ParamState()
         self.param_groups: list[dict] = []
+        name = type(self).__name__
         if _is_tensor(params):
-            raise TypeError(f"{type(self).__name__}: params must be an iterable of tensors or of "
-                            "dicts, got a single tensor (wrap it in a list)")
+            raise TypeError(f"{name}: params must be an iterable of tensors or of dicts, got a "
+                            "single tensor (wrap it in a list)")
+        if callable(getattr(params, "parameters", None)):
+            raise TypeError(f"{name}: params must be an iterable of tensors or of dicts, got the "
+                            f"module {type(params).__name__}; pass its parameters: "
+                            f"{name}(model.parameters(), ...)")
         if not isinstance(params, Iterable):
             raise TypeError(f"{type(self).__name__}: params must be an iterable of tensors or "
                             f"of dicts, got {type(params).__name__}")
@@ -117,14 +126,8 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Drops every parameter's gradient (``grad = None``), or fills it with zeros when
         ``set_to_none=False``."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    p.grad.data[...] = 0
+        zero_grad(itertools.chain.from_iterable(g["params"] for g in self.param_groups),
+                  set_to_none)
 
     def _param_arrays(self, p) -> tuple[np.ndarray, np.ndarray]:
         # The kernels take arrays of one dtype and layout; a gradient accumulated in another
@@ -193,7 +196,11 @@ class Optimizer:
                         raise ValueError(f"{name}.load_state_dict: state {k!r} of parameter "
                                          f"{key} has shape {v.shape}, the parameter has shape "
                                          f"{p.data.shape}")
-                    v = np.array(v, dtype=p.data.dtype, order="C", copy=True)
+                    # A fresh aligned buffer, like the state step() allocates itself: the fused
+                    # kernels stream over it, and the caller's array stays untouched.
+                    restored = _memory.empty_like(p.data)
+                    np.copyto(restored, v, casting="same_kind")
+                    v = restored
                 entry[k] = v
             new_state[p] = entry
         for saved, group in zip(groups, self.param_groups):

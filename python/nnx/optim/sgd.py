@@ -49,3 +49,4 @@ class SGD(Optimizer):
                                   dampening=group["dampening"],
                                   weight_decay=group["weight_decay"],
                                   nesterov=group["nesterov"], first_step=first)
+                p._version_cell[0] += 1  # changed in place: graphs that saved it must not reuse it
