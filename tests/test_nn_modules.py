@@ -417,3 +417,16 @@ def test_clip_grad_value():
     np.testing.assert_array_equal(p.grad.data, [-1, -0.5, 0.5, 1])
     with pytest.raises(ValueError, match="max_norm"):
         clip_grad_norm_([p], -1.0)
+
+
+def test_load_state_dict_invalidates_graphs_that_saved_the_parameters():
+    # Loading overwrites parameters in place: a graph built before must not backpropagate
+    # through the old values silently.
+    import nnx
+    from nnx import nn
+
+    m = nn.Linear(3, 2)
+    y = m(nnx.randn(4, 3)).sum()
+    m.load_state_dict(m.state_dict())
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.backward()

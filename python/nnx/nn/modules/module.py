@@ -12,6 +12,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
+from nnx.nn import utils as nn_utils
 from nnx.nn.parameter import Parameter
 from nnx.tensor import Tensor
 
@@ -241,7 +242,8 @@ class Module:
         for key, (module, table, name) in entries.items():
             if key not in state_dict:
                 continue
-            target = _as_array(getattr(module, table)[name])
+            owner = getattr(module, table)[name]
+            target = _as_array(owner)
             value = np.asarray(_as_array(state_dict[key]))
             if value.shape != target.shape:
                 errors.append(f"size mismatch for {key}: copying a param with shape "
@@ -252,12 +254,15 @@ class Module:
                 errors.append(f"dtype mismatch for {key}: cannot copy {value.dtype} from "
                               f"checkpoint into {target.dtype}.")
             else:
-                values[key] = (target, value)
+                values[key] = (owner, target, value)
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                                + "\n\t".join(errors))
-        for target, value in values.values():
+        for owner, target, value in values.values():
             np.copyto(target, value, casting="unsafe")
+            cell = getattr(owner, "_version_cell", None)
+            if cell is not None:  # an in-place change: a graph that saved it must not backpropagate
+                cell[0] += 1
         return _IncompatibleKeys(missing, unexpected)
 
     # -- modes and gradients ------------------------------------------------------------------
@@ -280,13 +285,8 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                p.grad.data[...] = 0
+        """Drops every parameter's gradient, or zeroes it with ``set_to_none=False``."""
+        nn_utils.zero_grad(self.parameters(), set_to_none)
 
     def apply(self, fn) -> Module:
         """Calls ``fn(module)`` on every descendant, then on self (e.g. custom initialisation).
