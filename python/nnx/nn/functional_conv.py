@@ -76,12 +76,13 @@ class Conv2d(Function):
     @staticmethod
     def backward(ctx, g):
         x, w, y = ctx.saved_tensors
-        if y is not None:
-            g = g * (y > 0)
-        # The seam computes all three gradients in one call; unneeded ones are dropped.
-        gx, gw, gb = K.conv2d_backward(g, x, w, *ctx.geometry)
-        nx, nw, nb = ctx.needs_input_grad[:3]
-        return gx if nx else None, gw if nw else None, gb if nb else None, None, None, None, None
+        if y is not None:  # the fused ReLU: y > 0 exactly where x > 0 was kept
+            g = K.act_backward("relu", g, y, y)
+        # Only the gradients that are needed: the first layer's input gradient is the costliest
+        # part of its backward and nobody wants it.
+        needs = ctx.needs_input_grad[:3]
+        gx, gw, gb = K.conv2d_backward(g, x, w, *ctx.geometry, needs=needs)
+        return gx, gw, gb, None, None, None, None
 
 
 def _conv_args(who: str, x, weight, bias, stride, padding, dilation, groups, n: int):
