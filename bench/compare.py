@@ -283,9 +283,87 @@ def bench_lenet5(args, torch) -> None:
         print("| " + " | ".join(row) + " |", flush=True)
 
 
+# (N, C, H, W, K, R, padding) of issue 4's targets: LeNet-5's two layers and three ResNet layers.
+CONV_SHAPES = [(64, 1, 28, 28, 6, 5, 0), (64, 6, 14, 14, 16, 5, 0), (64, 3, 32, 32, 32, 3, 1),
+               (64, 32, 32, 32, 64, 3, 1), (32, 64, 56, 56, 64, 3, 1)]
+
+
+def bench_conv(args, torch) -> None:
+    """conv2d forward + backward (input, weight and bias gradients), nnx kernels vs torch."""
+    shapes = CONV_SHAPES[:2] if args.quick else CONV_SHAPES
+    rng = np.random.default_rng(0)
+    for threads in args.threads:
+        nnx.set_num_threads(threads)
+        if torch is not None:
+            torch.set_num_threads(threads)
+        print(f"\n## conv2d forward + backward, stride 1, {threads} thread(s)\n")
+        cols = ["N, C, H, W, K, R, pad", "nnx ms", "GFLOP/s"] + (["torch ms", "nnx/torch"] if torch else [])
+        print("| " + " | ".join(cols) + " |")
+        print("|" + "---|" * len(cols))
+        for n, c, h, w, k, r, pad in shapes:
+            x = rng.standard_normal((n, c, h, w), dtype=np.float32)
+            wt = rng.standard_normal((k, c, r, r), dtype=np.float32)
+            b = rng.standard_normal(k, dtype=np.float32)
+            geo = ((1, 1), (pad, pad), (1, 1))
+            y = _kernels.conv2d_forward(x, wt, b, *geo)
+            gy = rng.standard_normal(y.shape, dtype=np.float32)
+
+            def nnx_step():
+                _kernels.conv2d_forward(x, wt, b, *geo)
+                _kernels.conv2d_backward(gy, x, wt, *geo)
+
+            fns = {"nnx": nnx_step}
+            if torch is not None:
+                tx, tw, tb = (torch.from_numpy(a).requires_grad_() for a in (x, wt, b))
+                tgy = torch.from_numpy(gy)
+
+                def torch_step():
+                    torch.nn.functional.conv2d(tx, tw, tb, 1, pad).backward(tgy)
+                    tx.grad = tw.grad = tb.grad = None
+
+                fns["torch"] = torch_step
+            t = timed_rounds(fns, args.repeats, args.min_time, settle=0.15 if threads > 1 else 0.0)
+            flops = 3 * 2 * n * k * c * r * r * y.shape[2] * y.shape[3]
+            row = [f"{n}, {c}, {h}, {w}, {k}, {r}, {pad}", f"{t['nnx'] * 1e3:.2f}", f"{flops / t['nnx'] / 1e9:.0f}"]
+            if torch is not None:
+                row += [f"{t['torch'] * 1e3:.2f}", f"{t['torch'] / t['nnx']:.2f}x"]
+            print("| " + " | ".join(row) + " |", flush=True)
+
+
+def bench_maxpool(args, torch) -> None:
+    """max_pool2d 2x2 stride 2, forward + backward, on (64, 32, 32, 32)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16 if args.quick else 64, 32, 32, 32), dtype=np.float32)
+    for threads in args.threads:
+        nnx.set_num_threads(threads)
+        if torch is not None:
+            torch.set_num_threads(threads)
+        y, idx = _kernels.max_pool2d_forward(x, (2, 2), (2, 2))
+        gy = rng.standard_normal(y.shape, dtype=np.float32)
+
+        def nnx_step():
+            _, i = _kernels.max_pool2d_forward(x, (2, 2), (2, 2))
+            _kernels.max_pool2d_backward(gy, i, x.shape)
+
+        fns = {"nnx": nnx_step}
+        if torch is not None:
+            tx, tgy = torch.from_numpy(x).requires_grad_(), torch.from_numpy(gy)
+
+            def torch_step():
+                torch.nn.functional.max_pool2d(tx, 2, 2).backward(tgy)
+                tx.grad = None
+
+            fns["torch"] = torch_step
+        t = timed_rounds(fns, args.repeats, args.min_time, settle=0.15 if threads > 1 else 0.0)
+        print(f"\n## max_pool2d 2x2/2 forward + backward on {x.shape}, {threads} thread(s)\n")
+        print("| nnx ms | " + ("torch ms | nnx/torch |" if torch else ""))
+        print("|---|" + ("---|---|" if torch else ""))
+        print(f"| {t['nnx'] * 1e3:.3f} | " + (f"{t['torch'] * 1e3:.3f} | {t['torch'] / t['nnx']:.2f}x |" if torch else ""), flush=True)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["gemm", "adam", "mlp", "lenet5"], help="what to compare")
+    parser.add_argument("what", choices=["gemm", "adam", "mlp", "lenet5", "conv", "maxpool"], help="what to compare")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=15, help="timed rounds per library (median)")
     parser.add_argument("--min-time", type=float, default=0.02, help="seconds per timed round")
@@ -310,7 +388,8 @@ def main(argv=None) -> None:
           + f", Python {platform.python_version()}")
     print(f"# threads: {args.threads[0]} for nnx, numpy and torch "
           f"({', '.join(f'{v}={os.environ.get(v)}' for v in THREAD_VARS)})")
-    {"gemm": bench_gemm, "adam": bench_adam, "mlp": bench_mlp, "lenet5": bench_lenet5}[args.what](args, torch)
+    {"gemm": bench_gemm, "adam": bench_adam, "mlp": bench_mlp, "lenet5": bench_lenet5,
+     "conv": bench_conv, "maxpool": bench_maxpool}[args.what](args, torch)
 
 
 if __name__ == "__main__":
