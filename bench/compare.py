@@ -171,21 +171,17 @@ def mnist_like_arrays():
                 rng.integers(0, 10, 60000), "random data of MNIST's shape")
 
 
-def bench_mlp(args, torch) -> None:
-    """One training epoch of a 784-256-10 ReLU MLP (batch 64, Adam, cross-entropy) over 60k
-    images. Both libraries get the same pre-shuffled arrays in 64-row slices, so the data
-    pipeline is the same (and negligible) for both: the figure is the framework's step time."""
+def compare_training_epochs(args, torch, title, x, y, nnx_model, torch_model, batch=64) -> None:
+    """One training epoch (Adam lr 1e-3, cross-entropy, batches of `batch` rows) of the same model
+    in nnx and torch. Both get the same pre-shuffled arrays in slices, so the data pipeline is the
+    same (and negligible) for both: the figure is the framework's step time."""
     from nnx import nn, optim
 
-    x, y, source = mnist_like_arrays()
-    n = 6400 if args.quick else len(x)
-    batch = 64
-    perm = np.random.default_rng(1).permutation(len(x))[:n]
-    x, y = np.ascontiguousarray(x[perm]), np.ascontiguousarray(y[perm])
+    n = len(x)
     for threads in args.threads:
         nnx.set_num_threads(threads)
         nnx.manual_seed(0)
-        model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+        model = nnx_model()
         opt = optim.Adam(model.parameters(), lr=1e-3)
         loss_fn = nn.CrossEntropyLoss()
 
@@ -200,8 +196,7 @@ def bench_mlp(args, torch) -> None:
         if torch is not None:
             torch.set_num_threads(threads)
             torch.manual_seed(0)
-            tmodel = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(),
-                                         torch.nn.Linear(256, 10))
+            tmodel = torch_model(torch.nn)
             topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
             tloss = torch.nn.CrossEntropyLoss()
             tx, ty = torch.from_numpy(x), torch.from_numpy(y)
@@ -215,8 +210,7 @@ def bench_mlp(args, torch) -> None:
 
             fns["torch"] = torch_epoch
         t = timed_rounds(fns, args.repeats, 0.0, settle=0.15 if threads > 1 else 0.0)
-        print(f"\n## MLP 784-256-10 epoch ({n} images of {source}, batch {batch}, Adam), "
-              f"{threads} thread(s)\n")
+        print(f"\n## {title} epoch ({n} images, batch {batch}, Adam), {threads} thread(s)\n")
         cols = ["nnx s/epoch", "images/s"] + (["torch s/epoch", "nnx/torch time"] if torch else [])
         print("| " + " | ".join(cols) + " |")
         print("|" + "---|" * len(cols))
@@ -224,63 +218,38 @@ def bench_mlp(args, torch) -> None:
         if torch is not None:
             row += [f"{t['torch']:.3f}", f"{t['nnx'] / t['torch']:.2f}"]
         print("| " + " | ".join(row) + " |", flush=True)
+
+
+def shuffled_mnist(args, image_shape):
+    x, y, source = mnist_like_arrays()
+    n = 3200 if args.quick else len(x)
+    perm = np.random.default_rng(1).permutation(len(x))[:n]
+    print(f"# data: {source}")
+    return np.ascontiguousarray(x[perm].reshape(n, *image_shape)), np.ascontiguousarray(y[perm])
+
+
+def bench_mlp(args, torch) -> None:
+    """A 784-256-10 ReLU MLP."""
+    from nnx import nn
+
+    x, y = shuffled_mnist(args, (784,))
+    compare_training_epochs(
+        args, torch, "MLP 784-256-10", x, y,
+        lambda: nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10)),
+        lambda T: T.Sequential(T.Linear(784, 256), T.ReLU(), T.Linear(256, 10)))
 
 
 def bench_lenet5(args, torch) -> None:
-    """One training epoch of LeNet-5 (ReLU, max pooling, Adam, batch 64) over MNIST's 60k images,
-    nnx vs torch, both fed the same pre-shuffled arrays in 64-image slices."""
-    from nnx import models, nn, optim
+    """LeNet-5 with ReLU and max pooling, as nnx.models.LeNet5 builds it."""
+    from nnx import models
 
-    x, y, source = mnist_like_arrays()
-    n = 3200 if args.quick else len(x)
-    batch = 64
-    perm = np.random.default_rng(1).permutation(len(x))[:n]
-    x = np.ascontiguousarray(x[perm].reshape(n, 1, 28, 28))
-    y = np.ascontiguousarray(y[perm])
-    for threads in args.threads:
-        nnx.set_num_threads(threads)
-        nnx.manual_seed(0)
-        model = models.LeNet5()
-        opt = optim.Adam(model.parameters(), lr=1e-3)
-        loss_fn = nn.CrossEntropyLoss()
-
-        def nnx_epoch():
-            for i in range(0, n, batch):
-                loss = loss_fn(model(nnx.from_numpy(x[i:i + batch])), nnx.from_numpy(y[i:i + batch]))
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-
-        fns = {"nnx": nnx_epoch}
-        if torch is not None:
-            torch.set_num_threads(threads)
-            torch.manual_seed(0)
-            T = torch.nn
-            tmodel = T.Sequential(T.Conv2d(1, 6, 5, padding=2), T.ReLU(), T.MaxPool2d(2),
-                                  T.Conv2d(6, 16, 5), T.ReLU(), T.MaxPool2d(2), T.Flatten(),
-                                  T.Linear(400, 120), T.ReLU(), T.Linear(120, 84), T.ReLU(),
-                                  T.Linear(84, 10))
-            topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
-            tloss = T.CrossEntropyLoss()
-            tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-
-            def torch_epoch():
-                for i in range(0, n, batch):
-                    loss = tloss(tmodel(tx[i:i + batch]), ty[i:i + batch])
-                    topt.zero_grad()
-                    loss.backward()
-                    topt.step()
-
-            fns["torch"] = torch_epoch
-        t = timed_rounds(fns, args.repeats, 0.0, settle=0.15 if threads > 1 else 0.0)
-        print(f"\n## LeNet-5 epoch ({n} images of {source}, batch {batch}, Adam), {threads} thread(s)\n")
-        cols = ["nnx s/epoch", "images/s"] + (["torch s/epoch", "nnx/torch time"] if torch else [])
-        print("| " + " | ".join(cols) + " |")
-        print("|" + "---|" * len(cols))
-        row = [f"{t['nnx']:.3f}", f"{n / t['nnx']:,.0f}"]
-        if torch is not None:
-            row += [f"{t['torch']:.3f}", f"{t['nnx'] / t['torch']:.2f}"]
-        print("| " + " | ".join(row) + " |", flush=True)
+    x, y = shuffled_mnist(args, (1, 28, 28))
+    compare_training_epochs(
+        args, torch, "LeNet-5", x, y, models.LeNet5,
+        lambda T: T.Sequential(T.Conv2d(1, 6, 5, padding=2), T.ReLU(), T.MaxPool2d(2),
+                               T.Conv2d(6, 16, 5), T.ReLU(), T.MaxPool2d(2), T.Flatten(),
+                               T.Linear(400, 120), T.ReLU(), T.Linear(120, 84), T.ReLU(),
+                               T.Linear(84, 10)))
 
 
 # (N, C, H, W, K, R, padding) of issue 4's targets: LeNet-5's two layers and three ResNet layers.

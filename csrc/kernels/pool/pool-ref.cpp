@@ -61,73 +61,76 @@ void max_pool_backward(T* grad_x, const T* grad_y, const int64_t* indices, const
   }
 }
 
-template <typename T>
-void avg_pool_forward(T* y, const T* x, const PoolGeometry& g, bool count_include_pad, int threads) {
+namespace {
+
+// Average over each output's window: `window_of(i, j)` gives the clipped window, `divisor_of`
+// the number it is divided by. Average and adaptive pooling differ only in those two.
+template <typename T, class WindowOf, class DivisorOf>
+void window_average(T* y, const T* x, const PoolGeometry& g, WindowOf window_of,
+                    DivisorOf divisor_of, int threads) {
   (void)threads;
 #pragma omp parallel for schedule(static) num_threads(threads) if (g.planes > 1)
   for (int64_t pl = 0; pl < g.planes; ++pl) {
     const T* xp = x + pl * g.h * g.w;
     for (int64_t i = 0; i < g.p; ++i)
       for (int64_t j = 0; j < g.q; ++j) {
-        const Window win = window(g, i, j);
+        const Window win = window_of(i, j);
         T sum = 0;
         for (int64_t h = win.h0; h < win.h1; ++h)
           for (int64_t w = win.w0; w < win.w1; ++w) sum += xp[h * g.w + w];
-        y[(pl * g.p + i) * g.q + j] = sum / T(divisor(g, win, count_include_pad));
+        y[(pl * g.p + i) * g.q + j] = sum / T(divisor_of(win));
       }
   }
+}
+
+// The adjoint: each output's gradient, divided like its value, spread over its window.
+template <typename T, class WindowOf, class DivisorOf>
+void window_average_backward(T* grad_x, const T* grad_y, const PoolGeometry& g, WindowOf window_of,
+                             DivisorOf divisor_of, int threads) {
+  (void)threads;
+#pragma omp parallel for schedule(static) num_threads(threads) if (g.planes > 1)
+  for (int64_t pl = 0; pl < g.planes; ++pl) {
+    T* gx = grad_x + pl * g.h * g.w;
+    std::fill(gx, gx + g.h * g.w, T(0));
+    for (int64_t i = 0; i < g.p; ++i)
+      for (int64_t j = 0; j < g.q; ++j) {
+        const Window win = window_of(i, j);
+        const T share = grad_y[(pl * g.p + i) * g.q + j] / T(divisor_of(win));
+        for (int64_t h = win.h0; h < win.h1; ++h)
+          for (int64_t w = win.w0; w < win.w1; ++w) gx[h * g.w + w] += share;
+      }
+  }
+}
+
+int64_t area(const Window& win) { return (win.h1 - win.h0) * (win.w1 - win.w0); }
+
+}  // namespace
+
+template <typename T>
+void avg_pool_forward(T* y, const T* x, const PoolGeometry& g, bool count_include_pad, int threads) {
+  window_average(y, x, g, [&](int64_t i, int64_t j) { return window(g, i, j); },
+                 [&](const Window& win) { return divisor(g, win, count_include_pad); }, threads);
 }
 
 template <typename T>
 void avg_pool_backward(T* grad_x, const T* grad_y, const PoolGeometry& g, bool count_include_pad,
                        int threads) {
-  (void)threads;
-#pragma omp parallel for schedule(static) num_threads(threads) if (g.planes > 1)
-  for (int64_t pl = 0; pl < g.planes; ++pl) {
-    T* gx = grad_x + pl * g.h * g.w;
-    std::fill(gx, gx + g.h * g.w, T(0));
-    for (int64_t i = 0; i < g.p; ++i)
-      for (int64_t j = 0; j < g.q; ++j) {
-        const Window win = window(g, i, j);
-        const T share = grad_y[(pl * g.p + i) * g.q + j] / T(divisor(g, win, count_include_pad));
-        for (int64_t h = win.h0; h < win.h1; ++h)
-          for (int64_t w = win.w0; w < win.w1; ++w) gx[h * g.w + w] += share;
-      }
-  }
+  window_average_backward(grad_x, grad_y, g, [&](int64_t i, int64_t j) { return window(g, i, j); },
+                          [&](const Window& win) { return divisor(g, win, count_include_pad); },
+                          threads);
 }
 
 template <typename T>
 void adaptive_avg_pool_forward(T* y, const T* x, const PoolGeometry& g, int threads) {
-  (void)threads;
-#pragma omp parallel for schedule(static) num_threads(threads) if (g.planes > 1)
-  for (int64_t pl = 0; pl < g.planes; ++pl) {
-    const T* xp = x + pl * g.h * g.w;
-    for (int64_t i = 0; i < g.p; ++i)
-      for (int64_t j = 0; j < g.q; ++j) {
-        const Window win = adaptive_window(g, i, j);
-        T sum = 0;
-        for (int64_t h = win.h0; h < win.h1; ++h)
-          for (int64_t w = win.w0; w < win.w1; ++w) sum += xp[h * g.w + w];
-        y[(pl * g.p + i) * g.q + j] = sum / T((win.h1 - win.h0) * (win.w1 - win.w0));
-      }
-  }
+  window_average(y, x, g, [&](int64_t i, int64_t j) { return adaptive_window(g, i, j); }, area,
+                 threads);
 }
 
 template <typename T>
 void adaptive_avg_pool_backward(T* grad_x, const T* grad_y, const PoolGeometry& g, int threads) {
-  (void)threads;
-#pragma omp parallel for schedule(static) num_threads(threads) if (g.planes > 1)
-  for (int64_t pl = 0; pl < g.planes; ++pl) {
-    T* gx = grad_x + pl * g.h * g.w;
-    std::fill(gx, gx + g.h * g.w, T(0));
-    for (int64_t i = 0; i < g.p; ++i)
-      for (int64_t j = 0; j < g.q; ++j) {
-        const Window win = adaptive_window(g, i, j);
-        const T share = grad_y[(pl * g.p + i) * g.q + j] / T((win.h1 - win.h0) * (win.w1 - win.w0));
-        for (int64_t h = win.h0; h < win.h1; ++h)
-          for (int64_t w = win.w0; w < win.w1; ++w) gx[h * g.w + w] += share;
-      }
-  }
+  window_average_backward(grad_x, grad_y, g,
+                          [&](int64_t i, int64_t j) { return adaptive_window(g, i, j); }, area,
+                          threads);
 }
 
 #define NNX_INSTANTIATE(T)                                                                        \
