@@ -6,7 +6,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nnx
-from nnx import _core
 
 EPS32 = np.finfo(np.float32).eps
 

@@ -127,7 +127,8 @@ def flatten(t: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         return Reshape.apply(t, (1,))
     s, e = norm_dim(start_dim, t.ndim), norm_dim(end_dim, t.ndim)
     if s > e:
-        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+        raise ValueError(f"flatten: start_dim={start_dim}, end_dim={end_dim} do not fit an input "
+                         f"of shape {tuple(t.shape)}: start_dim comes after end_dim")
     shape = t.shape
     return Reshape.apply(t, shape[:s] + (math.prod(shape[s:e + 1]),) + shape[e + 1:])
 

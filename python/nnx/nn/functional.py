@@ -250,8 +250,8 @@ class CrossEntropy(Function):
         ctx.save_for_backward(probs, target)
         ctx.label_smoothing = label_smoothing
         ctx.reduction = reduction
-        if reduction == "mean":
-            return np.asarray(loss.mean())
+        if reduction == "mean":  # an empty batch has no mean: NaN, as in PyTorch
+            return np.asarray(loss.mean() if loss.size else np.nan, dtype=loss.dtype)
         if reduction == "sum":
             return np.asarray(loss.sum())
         return loss
@@ -261,7 +261,7 @@ class CrossEntropy(Function):
         probs, target = ctx.saved_tensors
         rows = probs.shape[0]
         if ctx.reduction != "none":  # d(mean)/d(loss_i) = 1/N, d(sum)/d(loss_i) = 1
-            scale = 1.0 / rows if ctx.reduction == "mean" else 1.0
+            scale = 1.0 / rows if ctx.reduction == "mean" and rows else 1.0
             g = np.full(rows, float(g) * scale, dtype=probs.dtype)
         grad = K.cross_entropy_backward(g, probs, target, ctx.label_smoothing)
         return grad, None, None, None

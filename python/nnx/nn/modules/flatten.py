@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from nnx.nn.modules.module import Module
 
 __all__ = ["Flatten"]
@@ -19,17 +17,7 @@ class Flatten(Module):
         self.end_dim = end_dim
 
     def forward(self, input):
-        shape = tuple(input.shape)
-        ndim = len(shape)
-        if ndim == 0:
-            return input.reshape((1,))
-        start = self.start_dim + ndim if self.start_dim < 0 else self.start_dim
-        end = self.end_dim + ndim if self.end_dim < 0 else self.end_dim
-        if not (0 <= start < ndim and 0 <= end < ndim) or start > end:
-            raise ValueError(f"Flatten: start_dim={self.start_dim}, end_dim={self.end_dim} do "
-                             f"not fit an input of shape {shape}")
-        new = shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:]
-        return input.reshape(new)
+        return input.flatten(self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -7,15 +7,10 @@ from nnx.nn.modules.module import Module
 
 __all__ = ["BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "MultiClassHingeLoss"]
 
-_REDUCTIONS = ("mean", "sum", "none")
-
-
 class _Loss(Module):
     def __init__(self, reduction: str = "mean"):
         super().__init__()
-        if reduction not in _REDUCTIONS:
-            raise ValueError(f"{type(self).__name__}: reduction must be one of {_REDUCTIONS}, "
-                             f"got {reduction!r}")
+        F._check_reduction(reduction, type(self).__name__)  # at construction, not first call
         self.reduction = reduction
 
     def extra_repr(self) -> str:
