@@ -187,7 +187,8 @@ def compare_training_epochs(args, torch, title, x, y, nnx_model, torch_model, ba
 
         def nnx_epoch():
             for i in range(0, n, batch):
-                loss = loss_fn(model(nnx.from_numpy(x[i:i + batch])), nnx.from_numpy(y[i:i + batch]))
+                loss = loss_fn(model(nnx.from_numpy(x[i:i + batch])),
+                               nnx.from_numpy(y[i:i + batch]))
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -266,7 +267,8 @@ def bench_conv(args, torch) -> None:
         if torch is not None:
             torch.set_num_threads(threads)
         print(f"\n## conv2d forward + backward, stride 1, {threads} thread(s)\n")
-        cols = ["N, C, H, W, K, R, pad", "nnx ms", "GFLOP/s"] + (["torch ms", "nnx/torch"] if torch else [])
+        cols = (["N, C, H, W, K, R, pad", "nnx ms", "GFLOP/s"]
+                + (["torch ms", "nnx/torch"] if torch else []))
         print("| " + " | ".join(cols) + " |")
         print("|" + "---|" * len(cols))
         for n, c, h, w, k, r, pad in shapes:
@@ -293,7 +295,8 @@ def bench_conv(args, torch) -> None:
                 fns["torch"] = torch_step
             t = timed_rounds(fns, args.repeats, args.min_time, settle=0.15 if threads > 1 else 0.0)
             flops = 3 * 2 * n * k * c * r * r * y.shape[2] * y.shape[3]
-            row = [f"{n}, {c}, {h}, {w}, {k}, {r}, {pad}", f"{t['nnx'] * 1e3:.2f}", f"{flops / t['nnx'] / 1e9:.0f}"]
+            row = [f"{n}, {c}, {h}, {w}, {k}, {r}, {pad}", f"{t['nnx'] * 1e3:.2f}",
+                   f"{flops / t['nnx'] / 1e9:.0f}"]
             if torch is not None:
                 row += [f"{t['torch'] * 1e3:.2f}", f"{t['torch'] / t['nnx']:.2f}x"]
             print("| " + " | ".join(row) + " |", flush=True)
@@ -327,12 +330,16 @@ def bench_maxpool(args, torch) -> None:
         print(f"\n## max_pool2d 2x2/2 forward + backward on {x.shape}, {threads} thread(s)\n")
         print("| nnx ms | " + ("torch ms | nnx/torch |" if torch else ""))
         print("|---|" + ("---|---|" if torch else ""))
-        print(f"| {t['nnx'] * 1e3:.3f} | " + (f"{t['torch'] * 1e3:.3f} | {t['torch'] / t['nnx']:.2f}x |" if torch else ""), flush=True)
+        print(f"| {t['nnx'] * 1e3:.3f} | "
+              + (f"{t['torch'] * 1e3:.3f} | {t['torch'] / t['nnx']:.2f}x |" if torch else ""),
+              flush=True)
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["gemm", "adam", "mlp", "lenet5", "conv", "maxpool"], help="what to compare")
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["gemm", "adam", "mlp", "lenet5", "conv", "maxpool"],
+                        help="what to compare")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=15, help="timed rounds per library (median)")
     parser.add_argument("--min-time", type=float, default=0.02, help="seconds per timed round")

@@ -64,10 +64,12 @@ def test_conv2d_float64_is_the_reference():
     xs, ws, st, pd, dl = CONV_CASES[4]
     rng = np.random.default_rng(1)
     x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
-    np.testing.assert_allclose(K.conv2d_forward(x, w, b, st, pd, dl), R.conv2d_forward(x, w, b, st, pd, dl),
+    np.testing.assert_allclose(K.conv2d_forward(x, w, b, st, pd, dl),
+                               R.conv2d_forward(x, w, b, st, pd, dl),
                                rtol=1e-12, atol=1e-12)
     gy = rng.standard_normal(K.conv2d_forward(x, w, b, st, pd, dl).shape)
-    for g, r in zip(K.conv2d_backward(gy, x, w, st, pd, dl), R.conv2d_backward(gy, x, w, st, pd, dl)):
+    for g, r in zip(K.conv2d_backward(gy, x, w, st, pd, dl),
+                    R.conv2d_backward(gy, x, w, st, pd, dl)):
         np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12)
 
 
@@ -81,7 +83,8 @@ def test_max_pool_matches_reference(isa, case):
     ry, ridx = R.max_pool2d_forward(x, k, s, p)
     assert np.array_equal(y, ry) and np.array_equal(idx, ridx)
     gy = rng.standard_normal(y.shape).astype(np.float32)
-    assert rel_err(K.max_pool2d_backward(gy, idx, xs), R.max_pool2d_backward(gy.astype(np.float64), idx, xs)) < 1e-6
+    assert rel_err(K.max_pool2d_backward(gy, idx, xs),
+                   R.max_pool2d_backward(gy.astype(np.float64), idx, xs)) < 1e-6
 
 
 def test_max_pool_propagates_nan_and_handles_minus_inf(isa):
@@ -102,7 +105,8 @@ def test_avg_pool_matches_reference(isa, case, count_include_pad):
     assert rel_err(y, R.avg_pool2d_forward(x.astype(np.float64), k, s, p, count_include_pad)) < 1e-6
     gy = rng.standard_normal(y.shape).astype(np.float32)
     assert rel_err(K.avg_pool2d_backward(gy, xs, k, s, p, count_include_pad),
-                   R.avg_pool2d_backward(gy.astype(np.float64), xs, k, s, p, count_include_pad)) < 1e-6
+                   R.avg_pool2d_backward(gy.astype(np.float64), xs, k, s, p,
+                                         count_include_pad)) < 1e-6
 
 
 @pytest.mark.parametrize("out", [(1, 1), (3, 3), (4, 5), (7, 7)])
@@ -153,7 +157,8 @@ def test_thread_count_does_not_change_bits(isa, threads):
         out.append([y, *K.conv2d_backward(gy, x, w, (1, 1), (1, 1), (1, 1)),
                     *K.max_pool2d_forward(x, (2, 2), (2, 2)),
                     *K.batch_norm_forward_train(x, None, None, 1e-5),
-                    *K.batch_norm_backward(np.cos(x), x, None, *K.batch_norm_forward_train(x, None, None, 1e-5)[1:])])
+                    *K.batch_norm_backward(np.cos(x), x, None,
+                                           *K.batch_norm_forward_train(x, None, None, 1e-5)[1:])])
     for other in out[1:]:
         for a, b_ in zip(out[0], other):
             assert np.array_equal(a, b_)
@@ -161,9 +166,11 @@ def test_thread_count_does_not_change_bits(isa, threads):
 
 def test_bad_input_is_a_clear_error():
     x = np.zeros((2, 3, 5, 5), np.float32)
-    with pytest.raises(ValueError, match=r"weight has 1 input channels but input has 3 \(input shape \(2, 3, 5, 5\)\)"):
+    with pytest.raises(ValueError, match=r"weight has 1 input channels but input has 3 "
+                                         r"\(input shape \(2, 3, 5, 5\)\)"):
         K.conv2d_forward(x, np.zeros((4, 1, 3, 3), np.float32), None)
-    with pytest.raises(ValueError, match=r"kernel \(7, 7\) .* larger than the padded input \(5, 5\)"):
+    with pytest.raises(ValueError,
+                       match=r"kernel \(7, 7\) .* larger than the padded input \(5, 5\)"):
         K.conv2d_forward(x, np.zeros((4, 3, 7, 7), np.float32), None)
     with pytest.raises(ValueError, match="stride must be >= 1"):
         K.conv2d_forward(x, np.zeros((4, 3, 3, 3), np.float32), None, stride=(0, 1))

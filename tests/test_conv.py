@@ -48,7 +48,8 @@ def test_gradcheck_catches_a_wrong_conv_gradient(monkeypatch):
     x, w = leaf(1, 1, 4, 4), leaf(1, 1, 2, 2)
     real = FC.K.conv2d_backward
     monkeypatch.setattr(FC.K, "conv2d_backward",
-                        lambda *a, **kw: tuple(None if g is None else g * 1.01 for g in real(*a, **kw)))
+                        lambda *a, **kw: tuple(None if g is None else g * 1.01
+                                               for g in real(*a, **kw)))
     with pytest.raises(GradcheckError):
         gradcheck(lambda x, w: F.conv2d(x, w), (x, w))
 

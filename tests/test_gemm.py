@@ -39,7 +39,8 @@ def check_gemm(c, a, b, c0, ta, tb, alpha, beta, bias=None, bias_axis=None, relu
         exact += beta * c0.astype(np.float64)
         scale += abs(beta) * np.abs(c0.astype(np.float64))
     if bias is not None:
-        bb = bias.astype(np.float64)[:, None] if bias_axis == 0 else bias.astype(np.float64)[None, :]
+        bb = (bias.astype(np.float64)[:, None] if bias_axis == 0
+              else bias.astype(np.float64)[None, :])
         exact = exact + bb
         scale = scale + np.abs(bb)
     if relu:
@@ -165,7 +166,8 @@ def test_float64_path(threads):
             c0 = rng.standard_normal((17, 19))
             c = c0.copy()
             nnx.gemm(a, b, c, alpha=1.5, beta=0.5, trans_a=ta, trans_b=tb)
-            np.testing.assert_allclose(c, 1.5 * op(a, ta) @ op(b, tb) + 0.5 * c0, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(c, 1.5 * op(a, ta) @ op(b, tb) + 0.5 * c0,
+                                       rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("shape", [(200, 300, 150), (6, 25, 20000), (16, 150, 3000), (1000, 64, 10),

@@ -71,7 +71,8 @@ def test_softmax_and_log_softmax(isa):
         close(ly, R.log_softmax_forward(x64), rtol=2e-6, atol=2e-6)
         gy = rng.standard_normal(shape).astype(np.float32)
         # Backward sums C products in float32: allow C-term rounding in absolute terms.
-        close(K.softmax_backward(gy, y), R.softmax_backward(gy.astype(np.float64), y.astype(np.float64)),
+        close(K.softmax_backward(gy, y),
+              R.softmax_backward(gy.astype(np.float64), y.astype(np.float64)),
               atol=1e-6)
         close(K.log_softmax_backward(gy, ly),
               R.log_softmax_backward(gy.astype(np.float64), ly.astype(np.float64)), atol=2e-6)
@@ -96,7 +97,8 @@ def test_cross_entropy(isa, smoothing, prob_targets):
         close(probs, probs_ref)
         gl = rng.standard_normal(n).astype(np.float32)
         close(K.cross_entropy_backward(gl, probs, target, smoothing),
-              R.cross_entropy_backward(gl.astype(np.float64), probs.astype(np.float64), t64, smoothing))
+              R.cross_entropy_backward(gl.astype(np.float64), probs.astype(np.float64), t64,
+                                       smoothing))
 
 
 @pytest.mark.parametrize("name", K.ELEMENTWISE_LOSSES)
@@ -104,7 +106,8 @@ def test_elementwise_losses(isa, name):
     rng = np.random.default_rng(4)
     for n in SIZES:
         x = values(rng, n, 3.0)
-        t = (rng.random(n) if name == "bce_with_logits" else rng.standard_normal(n)).astype(np.float32)
+        t = (rng.random(n) if name == "bce_with_logits"
+             else rng.standard_normal(n)).astype(np.float32)
         x64, t64 = x.astype(np.float64), t.astype(np.float64)
         close(K.elementwise_loss_forward(name, x, t), R.elementwise_loss_forward(name, x64, t64),
               rtol=2e-6, atol=1e-6)
@@ -150,7 +153,8 @@ def test_sgd_step(isa, kw):
         close(p, p64, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(weight_decay=0.1), dict(weight_decay=0.1, decoupled=True),
+@pytest.mark.parametrize("kw", [dict(), dict(weight_decay=0.1),
+                                dict(weight_decay=0.1, decoupled=True),
                                 dict(beta1=0.5, beta2=0.9, eps=1e-6)])
 def test_adam_step(isa, kw):
     rng = np.random.default_rng(7)
@@ -179,13 +183,15 @@ def test_thread_count_does_not_change_bits(isa, threads):
         p, m, v = x.copy(), np.zeros_like(x), np.zeros_like(x)
         K.adam_step(p, x[::-1].copy(), m, v, step=3, lr=1e-3)
         out.append([K.act_forward(n, x, 0.1) for n in K.ACTIVATIONS]
-                   + list(K.cross_entropy_forward(logits, y, 0.1)) + [K.log_softmax_forward(logits), p, m, v])
+                   + list(K.cross_entropy_forward(logits, y, 0.1))
+                   + [K.log_softmax_forward(logits), p, m, v])
     for a, b in zip(*out):
         assert np.array_equal(a, b)
 
 
 def test_bad_input_is_a_clear_error():
-    with pytest.raises(IndexError, match="target 10 at position 1 is not a class index in \\[0, 10\\)"):
+    with pytest.raises(IndexError,
+                       match="target 10 at position 1 is not a class index in \\[0, 10\\)"):
         K.cross_entropy_forward(np.zeros((2, 10), np.float32), np.array([0, 10]))
     with pytest.raises(IndexError, match="target -1"):
         K.multiclass_hinge_forward(np.zeros((2, 3), np.float32), np.array([-1, 0]))

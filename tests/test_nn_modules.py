@@ -10,10 +10,10 @@ import nnx.io
 from nnx.nn import functional as F
 from nnx.nn import init
 from nnx.nn.modules import (
+    ELU,
     BCEWithLogitsLoss,
     CrossEntropyLoss,
     Dropout,
-    ELU,
     Flatten,
     Hardsigmoid,
     Identity,

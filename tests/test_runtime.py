@@ -14,8 +14,8 @@ def run_python(code, **env):
     """Runs code in a fresh interpreter (environment variables are read at start-up)."""
     full_env = {k: v for k, v in os.environ.items() if k not in ("NNX_ISA", "OMP_NUM_THREADS")}
     full_env.update(env)
-    return subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True,
+                          text=True, timeout=120)
 
 
 def test_set_get_num_threads(threads):

@@ -8,9 +8,9 @@ happen inside ``nnx.no_grad()``, as in PyTorch. Each one increments the tensor's
 
 from __future__ import annotations
 
-import numpy as np
-
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from nnx import autograd
 from nnx.random import default_generator

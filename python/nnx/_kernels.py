@@ -90,7 +90,8 @@ def elementwise_loss_backward(name: str, grad: np.ndarray, input: np.ndarray,
                                            _c(target, input.dtype))
 
 
-def multiclass_hinge_forward(scores: np.ndarray, target: np.ndarray, margin: float = 1.0) -> np.ndarray:
+def multiclass_hinge_forward(scores: np.ndarray, target: np.ndarray,
+                             margin: float = 1.0) -> np.ndarray:
     """Weston-Watkins SVM loss per sample: sum_{j != y_i} max(0, s_j - s_{y_i} + margin)."""
     return _core.multiclass_hinge_forward(_c(scores), _classes(target), margin)
 

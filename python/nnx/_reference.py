@@ -108,7 +108,8 @@ def cross_entropy_forward(logits: np.ndarray, target: np.ndarray,
 
 def cross_entropy_backward(grad_loss: np.ndarray, probs: np.ndarray, target: np.ndarray,
                            label_smoothing: float = 0.0) -> np.ndarray:
-    """grad_logits[i] = grad_loss[i] * (probs[i] - q[i]) with q the (smoothed) target distribution."""
+    """grad_logits[i] = grad_loss[i] * (probs[i] - q[i]) with q the (smoothed) target
+    distribution."""
     n, c = probs.shape
     q = _target_distribution(target, n, c, label_smoothing, probs.dtype)
     return (grad_loss[:, None] * (probs - q)).astype(probs.dtype)
@@ -130,7 +131,8 @@ ELEMENTWISE_LOSSES = ("mse", "l1", "bce_with_logits")
 
 def elementwise_loss_forward(name: str, input: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Per-element loss: mse (x - t)^2, l1 |x - t|, bce_with_logits
-    max(x, 0) - x t + log(1 + exp(-|x|)) (the stable form of -t log s(x) - (1 - t) log(1 - s(x)))."""
+    max(x, 0) - x t + log(1 + exp(-|x|)) (the stable form of
+    -t log s(x) - (1 - t) log(1 - s(x)))."""
     if name == "mse":
         return ((input - target) ** 2).astype(input.dtype)
     if name == "l1":
@@ -155,7 +157,8 @@ def elementwise_loss_backward(name: str, grad: np.ndarray, input: np.ndarray,
     return (grad * d).astype(input.dtype)
 
 
-def multiclass_hinge_forward(scores: np.ndarray, target: np.ndarray, margin: float = 1.0) -> np.ndarray:
+def multiclass_hinge_forward(scores: np.ndarray, target: np.ndarray,
+                             margin: float = 1.0) -> np.ndarray:
     """Weston-Watkins SVM loss per sample: L_i = sum_{j != y_i} max(0, s_j - s_{y_i} + margin)."""
     n = scores.shape[0]
     correct = scores[np.arange(n), target][:, None]
@@ -234,7 +237,8 @@ def _im2col(x, r, s, stride, padding, dilation):
     for i in range(r):
         for j in range(s):
             hi, wj = i * dilation[0], j * dilation[1]
-            cols[:, :, i, j] = xp[:, :, hi:hi + stride[0] * p:stride[0], wj:wj + stride[1] * q:stride[1]]
+            cols[:, :, i, j] = xp[:, :, hi:hi + stride[0] * p:stride[0],
+                                  wj:wj + stride[1] * q:stride[1]]
     return cols
 
 
@@ -262,7 +266,8 @@ def conv2d_backward(grad_y, x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1)
     for i in range(r):
         for j in range(s):
             hi, wj = i * dilation[0], j * dilation[1]
-            xp[:, :, hi:hi + stride[0] * p:stride[0], wj:wj + stride[1] * q:stride[1]] += dcols[:, :, i, j]
+            xp[:, :, hi:hi + stride[0] * p:stride[0],
+               wj:wj + stride[1] * q:stride[1]] += dcols[:, :, i, j]
     grad_x = xp[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + wd]
     return grad_x.astype(x.dtype), grad_w.astype(x.dtype), grad_b.astype(x.dtype)
 
@@ -306,7 +311,8 @@ def avg_pool2d_forward(x, kernel, stride, padding=(0, 0), count_include_pad=True
     count_include_pad, else the divisor is the number of real input positions."""
     win = _pool_windows(x.astype(np.float64), kernel, stride, padding, 0.0)
     total = win.sum(axis=(-2, -1))
-    return (total / _pool_divisor(x.shape, kernel, stride, padding, count_include_pad)).astype(x.dtype)
+    return (total / _pool_divisor(x.shape, kernel, stride, padding,
+                                  count_include_pad)).astype(x.dtype)
 
 
 def _pool_divisor(x_shape, kernel, stride, padding, count_include_pad):
@@ -319,7 +325,8 @@ def _pool_divisor(x_shape, kernel, stride, padding, count_include_pad):
 def avg_pool2d_backward(grad_y, x_shape, kernel, stride, padding=(0, 0), count_include_pad=True):
     n, c, h, w = x_shape
     p, q = grad_y.shape[2:]
-    g = grad_y.astype(np.float64) / _pool_divisor(x_shape, kernel, stride, padding, count_include_pad)
+    g = grad_y.astype(np.float64) / _pool_divisor(x_shape, kernel, stride, padding,
+                                                  count_include_pad)
     xp = np.zeros((n, c, h + 2 * padding[0], w + 2 * padding[1]))
     for i in range(kernel[0]):
         for j in range(kernel[1]):
@@ -389,5 +396,6 @@ def batch_norm_backward(grad_y, x, gamma, mean, invstd):
     sum_g = g.sum(axis=axes)
     sum_gx = (g * xhat).sum(axis=axes)
     gm = 1.0 if gamma is None else gamma.reshape(shape).astype(np.float64)
-    grad_x = gm * invstd.reshape(shape) / m * (m * g - sum_g.reshape(shape) - xhat * sum_gx.reshape(shape))
+    grad_x = gm * invstd.reshape(shape) / m * (m * g - sum_g.reshape(shape)
+                                               - xhat * sum_gx.reshape(shape))
     return grad_x.astype(x.dtype), sum_gx.astype(x.dtype), sum_g.astype(x.dtype)

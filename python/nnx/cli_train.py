@@ -95,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
         train_set = dataset(root=args.data_dir, train=True, download=args.download)
         test_set = dataset(root=args.data_dir, train=False, download=args.download)
     except FileNotFoundError as e:
-        raise SystemExit(f"nnx train: {e}\n(on the command line: --data-dir DIR or --download)") from None
+        raise SystemExit(f"nnx train: {e}\n"
+                         "(on the command line: --data-dir DIR or --download)") from None
     standardize = Standardize().fit(train_set)
     train_set.transform = test_set.transform = standardize
     if args.limit:

@@ -40,7 +40,8 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, bia
         mode = "none"
     else:
         if bias_axis not in (0, 1):
-            raise ValueError(f"gemm: bias_axis must be 0 (per row) or 1 (per column), got {bias_axis!r}")
+            raise ValueError("gemm: bias_axis must be 0 (per row) or 1 (per column), "
+                             f"got {bias_axis!r}")
         mode = "row" if bias_axis == 0 else "col"
     _core.gemm(a, b, c, trans_a=bool(trans_a), trans_b=bool(trans_b), alpha=float(alpha),
                beta=float(beta), bias=bias, bias_mode=mode, relu=bool(relu))

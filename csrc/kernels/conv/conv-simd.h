@@ -37,6 +37,15 @@ void add_window(float* out, const float* in, int64_t q0, int64_t q1) {
   });
 }
 
+// out[q] = in[q] for q in [0, count): full vectors, then one partial one. The common case of
+// im2col (a tap whose row lies wholly inside the input), without per-lane bounds.
+template <class V>
+inline void copy_row(float* out, const float* in, int64_t count) {
+  int64_t q = 0;
+  for (; q + V::kWidth <= count; q += V::kWidth) V::store(out + q, V::load(in + q));
+  if (q < count) V::store_partial(out + q, V::load_partial(in + q, int(count - q), 0.0f), int(count - q));
+}
+
 template <class V>
 void im2col(float* col, int64_t ld, const float* image, const ConvGeometry& g) {
   for (int64_t c = 0; c < g.c; ++c)
@@ -53,6 +62,8 @@ void im2col(float* col, int64_t ld, const float* image, const ConvGeometry& g) {
           const float* in = image + (c * g.h + ih) * g.w + w_off;
           if (ih < 0 || ih >= g.h) {
             copy_window<V>(out, nullptr, g.q, 0, 0);
+          } else if (g.stride_w == 1 && q0 == 0 && q1 == g.q) {
+            copy_row<V>(out, in, g.q);
           } else if (g.stride_w == 1) {
             copy_window<V>(out, in, g.q, q0, q1);
           } else {

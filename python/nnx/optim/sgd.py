@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from nnx import _kernels, _memory
 from nnx.optim.optimizer import Optimizer, _check_nonnegative
 
