@@ -18,6 +18,19 @@ enum class Dtype { f32, f64 };
 // The floating dtype of `x`; TypeError naming `name` for anything else.
 Dtype float_dtype(const py::array& x, const char* fn, const char* name);
 
+// The data of `x` as T*, after checking that its dtype is T and that it is C-contiguous; an error
+// naming `fn` and `name` otherwise. Writing through the pointer is the caller's business.
+template <typename T>
+T* checked_data(const py::array& x, const char* fn, const char* name) {
+  if (!x.dtype().is(py::dtype::of<T>()))
+    throw py::type_error(std::string(fn) + ": " + name + " must be " +
+                         std::string(py::str(py::dtype::of<T>())) + ", got " +
+                         std::string(py::str(x.dtype())));
+  if (!(x.flags() & py::array::c_style))
+    throw py::value_error(std::string(fn) + ": " + name + " must be C-contiguous");
+  return static_cast<T*>(const_cast<void*>(x.data()));
+}
+
 // Calls f(T{}) with T the float type of x (float or double); TypeError for anything else.
 template <class F>
 auto by_float_dtype(const py::array& x, const char* fn, F f) {

@@ -14,13 +14,7 @@ const T* input(const py::array& x, const char* fn, const char* name, py::ssize_t
   if (x.ndim() != ndim)
     throw py::value_error(std::string(fn) + ": " + name + " must be " + std::to_string(ndim) +
                           "-D, got shape " + shape_str(x));
-  if (!x.dtype().is(py::dtype::of<T>()))
-    throw py::type_error(std::string(fn) + ": " + name + " must be " +
-                         std::string(py::str(py::dtype::of<T>())) + " like x, got " +
-                         std::string(py::str(x.dtype())));
-  if (!(x.flags() & py::array::c_style))
-    throw py::value_error(std::string(fn) + ": " + name + " must be C-contiguous");
-  return static_cast<const T*>(x.data());
+  return checked_data<T>(x, fn, name);
 }
 
 Conv2dShape conv_shape(const py::array& x, const py::array& w, Pair stride, Pair padding,

@@ -24,22 +24,10 @@ PointLoss parse_point_loss(const std::string& name) {
   throw py::value_error("unknown loss '" + name + "'");
 }
 
-// A C-contiguous array of dtype T (the dtype of the call's first array), or an error naming it.
-template <typename T>
-T* data(const py::array& x, const char* fn, const char* name) {
-  if (!x.dtype().is(py::dtype::of<T>()))
-    throw py::type_error(std::string(fn) + ": " + name + " must be " +
-                         std::string(py::str(py::dtype::of<T>())) + ", got " +
-                         std::string(py::str(x.dtype())));
-  if (!(x.flags() & py::array::c_style))
-    throw py::value_error(std::string(fn) + ": " + name + " must be C-contiguous");
-  return static_cast<T*>(const_cast<void*>(x.data()));
-}
-
 template <typename T>
 T* writable(py::array& x, const char* fn, const char* name) {
   if (!x.writeable()) throw py::value_error(std::string(fn) + ": " + name + " is read-only");
-  return data<T>(x, fn, name);
+  return checked_data<T>(x, fn, name);
 }
 
 void same_shape(const py::array& a, const py::array& b, const char* fn, const char* an,
@@ -72,7 +60,7 @@ const int64_t* class_targets(const py::array& target, int64_t rows, const char* 
   if (target.ndim() != 1 || target.shape(0) != rows)
     throw py::value_error(std::string(fn) + ": target must have shape (" + std::to_string(rows) +
                           ",), got " + shape_str(target));
-  return data<int64_t>(target, fn, "target");
+  return checked_data<int64_t>(target, fn, "target");
 }
 
 void bind_activations(py::module_& m) {
@@ -81,8 +69,8 @@ void bind_activations(py::module_& m) {
     py::array y = empty_like(x);
     by_dtype(x, "act_forward", "x", [&](auto t) {
       using T = decltype(t);
-      const T* xp = data<T>(x, "act_forward", "x");
-      T* yp = data<T>(y, "act_forward", "y");
+      const T* xp = checked_data<T>(x, "act_forward", "x");
+      T* yp = checked_data<T>(y, "act_forward", "y");
       py::gil_scoped_release release;
       activation_forward<T>(act, yp, xp, x.size(), T(alpha));
     });
@@ -98,8 +86,8 @@ void bind_activations(py::module_& m) {
     py::array gx = empty_like(x);
     by_dtype(x, fn, "x", [&](auto t) {
       using T = decltype(t);
-      const T *gp = data<T>(gy, fn, "grad_y"), *xp = data<T>(x, fn, "x"), *yp = data<T>(y, fn, "y");
-      T* out = data<T>(gx, fn, "grad_x");
+      const T *gp = checked_data<T>(gy, fn, "grad_y"), *xp = checked_data<T>(x, fn, "x"), *yp = checked_data<T>(y, fn, "y");
+      T* out = checked_data<T>(gx, fn, "grad_x");
       py::gil_scoped_release release;
       activation_backward<T>(act, out, gp, xp, yp, x.size(), T(alpha));
     });
@@ -111,8 +99,8 @@ void bind_activations(py::module_& m) {
     py::array y = empty_like(x);
     by_dtype(x, "softmax", "x", [&](auto t) {
       using T = decltype(t);
-      const T* xp = data<T>(x, "softmax", "x");
-      T* yp = data<T>(y, "softmax", "y");
+      const T* xp = checked_data<T>(x, "softmax", "x");
+      T* yp = checked_data<T>(y, "softmax", "y");
       py::gil_scoped_release release;
       if (rows > 0) softmax_forward<T>(yp, xp, rows, cols, log);
     });
@@ -126,8 +114,8 @@ void bind_activations(py::module_& m) {
     py::array gx = empty_like(y);
     by_dtype(y, fn, "y", [&](auto t) {
       using T = decltype(t);
-      const T *gp = data<T>(gy, fn, "grad_y"), *yp = data<T>(y, fn, "y");
-      T* out = data<T>(gx, fn, "grad_x");
+      const T *gp = checked_data<T>(gy, fn, "grad_y"), *yp = checked_data<T>(y, fn, "y");
+      T* out = checked_data<T>(gx, fn, "grad_x");
       py::gil_scoped_release release;
       if (rows > 0) softmax_backward<T>(out, gp, yp, rows, cols, log);
     });
@@ -152,10 +140,10 @@ void bind_losses(py::module_& m) {
         index = class_targets(target, rows, fn);
       } else {
         same_shape(target, logits, fn, "target", "logits");
-        prob = data<T>(target, fn, "target");
+        prob = checked_data<T>(target, fn, "target");
       }
-      const T* x = data<T>(logits, fn, "logits");
-      T *lp = data<T>(loss, fn, "loss"), *pp = data<T>(probs, fn, "probs");
+      const T* x = checked_data<T>(logits, fn, "logits");
+      T *lp = checked_data<T>(loss, fn, "loss"), *pp = checked_data<T>(probs, fn, "probs");
       py::gil_scoped_release release;
       cross_entropy_forward<T>(lp, pp, x, index, prob, rows, cols, T(smoothing));
     });
@@ -173,11 +161,11 @@ void bind_losses(py::module_& m) {
       const int64_t* index = nullptr;
       const T* prob = nullptr;
       if (target.ndim() == 1) index = class_targets(target, rows, fn);
-      else prob = data<T>(target, fn, "target");
+      else prob = checked_data<T>(target, fn, "target");
       if (grad_loss.ndim() != 1 || grad_loss.shape(0) != rows)
         throw py::value_error("cross_entropy_backward: grad_loss must have shape (N,)");
-      const T *gl = data<T>(grad_loss, fn, "grad_loss"), *p = data<T>(probs, fn, "probs");
-      T* out = data<T>(grad, fn, "grad");
+      const T *gl = checked_data<T>(grad_loss, fn, "grad_loss"), *p = checked_data<T>(probs, fn, "probs");
+      T* out = checked_data<T>(grad, fn, "grad");
       py::gil_scoped_release release;
       cross_entropy_backward<T>(out, gl, p, index, prob, rows, cols, T(smoothing));
     });
@@ -192,8 +180,8 @@ void bind_losses(py::module_& m) {
     py::array loss = empty_like(input);
     by_dtype(input, fn, "input", [&](auto t) {
       using T = decltype(t);
-      const T *x = data<T>(input, fn, "input"), *tp = data<T>(target, fn, "target");
-      T* out = data<T>(loss, fn, "loss");
+      const T *x = checked_data<T>(input, fn, "input"), *tp = checked_data<T>(target, fn, "target");
+      T* out = checked_data<T>(loss, fn, "loss");
       py::gil_scoped_release release;
       point_loss_forward<T>(kind, out, x, tp, input.size());
     });
@@ -209,9 +197,9 @@ void bind_losses(py::module_& m) {
     py::array gi = empty_like(input);
     by_dtype(input, fn, "input", [&](auto t) {
       using T = decltype(t);
-      const T *g = data<T>(grad, fn, "grad"), *x = data<T>(input, fn, "input"),
-              *tp = data<T>(target, fn, "target");
-      T* out = data<T>(gi, fn, "grad_input");
+      const T *g = checked_data<T>(grad, fn, "grad"), *x = checked_data<T>(input, fn, "input"),
+              *tp = checked_data<T>(target, fn, "target");
+      T* out = checked_data<T>(gi, fn, "grad_input");
       py::gil_scoped_release release;
       point_loss_backward<T>(kind, out, g, x, tp, input.size());
     });
@@ -227,8 +215,8 @@ void bind_losses(py::module_& m) {
     by_dtype(scores, fn, "scores", [&](auto t) {
       using T = decltype(t);
       const int64_t* tp = class_targets(target, rows, fn);
-      const T* s = data<T>(scores, fn, "scores");
-      T* out = data<T>(loss, fn, "loss");
+      const T* s = checked_data<T>(scores, fn, "scores");
+      T* out = checked_data<T>(loss, fn, "loss");
       py::gil_scoped_release release;
       multiclass_hinge_forward<T>(out, s, tp, rows, cols, T(margin));
     });
@@ -246,8 +234,8 @@ void bind_losses(py::module_& m) {
       const int64_t* tp = class_targets(target, rows, fn);
       if (grad_loss.ndim() != 1 || grad_loss.shape(0) != rows)
         throw py::value_error("multiclass_hinge_backward: grad_loss must have shape (N,)");
-      const T *gl = data<T>(grad_loss, fn, "grad_loss"), *s = data<T>(scores, fn, "scores");
-      T* out = data<T>(grad, fn, "grad");
+      const T *gl = checked_data<T>(grad_loss, fn, "grad_loss"), *s = checked_data<T>(scores, fn, "scores");
+      T* out = checked_data<T>(grad, fn, "grad");
       py::gil_scoped_release release;
       multiclass_hinge_backward<T>(out, gl, s, tp, rows, cols, T(margin));
     });
@@ -271,7 +259,7 @@ void bind_optimizers(py::module_& m) {
     by_dtype(param, fn, "param", [&](auto t) {
       using T = decltype(t);
       T* p = writable<T>(param, fn, "param");
-      const T* g = data<T>(grad, fn, "grad");
+      const T* g = checked_data<T>(grad, fn, "grad");
       T* b = buffer.is_none() ? nullptr : writable<T>(buf, fn, "momentum_buffer");
       py::gil_scoped_release release;
       sgd_step<T>(p, b, g, param.size(), o);
@@ -292,7 +280,7 @@ void bind_optimizers(py::module_& m) {
     by_dtype(param, fn, "param", [&](auto t) {
       using T = decltype(t);
       T* p = writable<T>(param, fn, "param");
-      const T* g = data<T>(grad, fn, "grad");
+      const T* g = checked_data<T>(grad, fn, "grad");
       T* m1 = writable<T>(exp_avg, fn, "exp_avg");
       T* m2 = writable<T>(exp_avg_sq, fn, "exp_avg_sq");
       py::gil_scoped_release release;

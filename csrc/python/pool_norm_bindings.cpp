@@ -12,25 +12,18 @@ namespace {
 
 using Pair = std::pair<int64_t, int64_t>;
 
-template <typename T>
-T* contiguous(const py::array& x, const char* fn, const char* name, const py::dtype& want) {
-  if (!x.dtype().is(want))
-    throw py::type_error(std::string(fn) + ": " + name + " must be " + std::string(py::str(want)) +
-                         ", got " + std::string(py::str(x.dtype())));
-  if (!(x.flags() & py::array::c_style))
-    throw py::value_error(std::string(fn) + ": " + name + " must be C-contiguous");
-  return static_cast<T*>(const_cast<void*>(x.data()));
-}
-
 void need_ndim(const py::array& x, py::ssize_t ndim, const char* fn, const char* name) {
   if (x.ndim() != ndim)
     throw py::value_error(std::string(fn) + ": " + name + " must be " + std::to_string(ndim) +
                           "-D (N, C, H, W), got shape " + shape_str(x));
 }
 
-Pool2dShape pool_shape(const py::array& x, Pair kernel, Pair stride, Pair padding) {
+std::vector<int64_t> shape_of(const py::array& x) { return {x.shape(), x.shape() + x.ndim()}; }
+
+// The pooling of (N, C, H, W) input of shape x_shape, checked.
+Pool2dShape pool_shape(const std::vector<int64_t>& x_shape, Pair kernel, Pair stride, Pair padding) {
   Pool2dShape s;
-  s.planes = x.shape(0) * x.shape(1), s.height = x.shape(2), s.width = x.shape(3);
+  s.planes = x_shape[0] * x_shape[1], s.height = x_shape[2], s.width = x_shape[3];
   s.kernel_h = kernel.first, s.kernel_w = kernel.second, s.stride_h = stride.first,
   s.stride_w = stride.second, s.pad_h = padding.first, s.pad_w = padding.second;
   check_pool2d_shape(s);
@@ -47,27 +40,26 @@ std::tuple<int64_t, int64_t, int64_t> ncm(const py::array& x, const char* fn) {
 }
 
 template <typename T>
-const T* optional_vector(const py::object& o, int64_t c, const char* fn, const char* name,
-                         const py::dtype& dt) {
+const T* optional_vector(const py::object& o, int64_t c, const char* fn, const char* name) {
   if (o.is_none()) return nullptr;
   const py::array a = py::reinterpret_borrow<py::array>(o);
   if (a.ndim() != 1 || a.shape(0) != c)
     throw py::value_error(std::string(fn) + ": " + name + " must have shape (" + std::to_string(c) +
                           ",), got " + shape_str(a));
-  return contiguous<T>(a, fn, name, dt);
+  return checked_data<T>(a, fn, name);
 }
 
 void bind_pooling(py::module_& m) {
   m.def("max_pool2d_forward", [](const py::array& x, Pair kernel, Pair stride, Pair padding) {
     const char* fn = "max_pool2d";
     need_ndim(x, 4, fn, "input");
-    const Pool2dShape s = pool_shape(x, kernel, stride, padding);
+    const Pool2dShape s = pool_shape(shape_of(x), kernel, stride, padding);
     std::vector<py::ssize_t> out{x.shape(0), x.shape(1), s.out_height(), s.out_width()};
     py::array y(x.dtype(), out);
     py::array_t<int64_t> idx(out);
     by_float_dtype(x, fn, [&](auto t) {
       using T = decltype(t);
-      const T* xp = contiguous<T>(x, fn, "input", x.dtype());
+      const T* xp = checked_data<T>(x, fn, "input");
       T* yp = static_cast<T*>(y.mutable_data());
       int64_t* ip = idx.mutable_data();
       py::gil_scoped_release release;
@@ -87,8 +79,8 @@ void bind_pooling(py::module_& m) {
     py::array gx(gy.dtype(), std::vector<py::ssize_t>(x_shape.begin(), x_shape.end()));
     by_float_dtype(gy, fn, [&](auto t) {
       using T = decltype(t);
-      const T* g = contiguous<T>(gy, fn, "grad_y", gy.dtype());
-      const int64_t* ip = contiguous<int64_t>(indices, fn, "indices", py::dtype::of<int64_t>());
+      const T* g = checked_data<T>(gy, fn, "grad_y");
+      const int64_t* ip = checked_data<int64_t>(indices, fn, "indices");
       T* out = static_cast<T*>(gx.mutable_data());
       py::gil_scoped_release release;
       max_pool2d_backward<T>(out, g, ip, x_shape[0] * x_shape[1], x_shape[2], x_shape[3],
@@ -101,11 +93,11 @@ void bind_pooling(py::module_& m) {
                                  bool count_include_pad) {
     const char* fn = "avg_pool2d";
     need_ndim(x, 4, fn, "input");
-    const Pool2dShape s = pool_shape(x, kernel, stride, padding);
+    const Pool2dShape s = pool_shape(shape_of(x), kernel, stride, padding);
     py::array y(x.dtype(), std::vector<py::ssize_t>{x.shape(0), x.shape(1), s.out_height(), s.out_width()});
     by_float_dtype(x, fn, [&](auto t) {
       using T = decltype(t);
-      const T* xp = contiguous<T>(x, fn, "input", x.dtype());
+      const T* xp = checked_data<T>(x, fn, "input");
       T* yp = static_cast<T*>(y.mutable_data());
       py::gil_scoped_release release;
       avg_pool2d_forward<T>(yp, xp, s, count_include_pad);
@@ -118,18 +110,14 @@ void bind_pooling(py::module_& m) {
     const char* fn = "avg_pool2d_backward";
     need_ndim(gy, 4, fn, "grad_y");
     if (x_shape.size() != 4) throw py::value_error("avg_pool2d_backward: x_shape must have 4 sizes");
-    Pool2dShape s;
-    s.planes = x_shape[0] * x_shape[1], s.height = x_shape[2], s.width = x_shape[3];
-    s.kernel_h = kernel.first, s.kernel_w = kernel.second, s.stride_h = stride.first,
-    s.stride_w = stride.second, s.pad_h = padding.first, s.pad_w = padding.second;
-    check_pool2d_shape(s);
+    const Pool2dShape s = pool_shape(x_shape, kernel, stride, padding);
     if (gy.shape(0) != x_shape[0] || gy.shape(1) != x_shape[1] || gy.shape(2) != s.out_height() ||
         gy.shape(3) != s.out_width())
       throw py::value_error("avg_pool2d_backward: grad_y " + shape_str(gy) + " does not match the pooling of x");
     py::array gx(gy.dtype(), std::vector<py::ssize_t>(x_shape.begin(), x_shape.end()));
     by_float_dtype(gy, fn, [&](auto t) {
       using T = decltype(t);
-      const T* g = contiguous<T>(gy, fn, "grad_y", gy.dtype());
+      const T* g = checked_data<T>(gy, fn, "grad_y");
       T* out = static_cast<T*>(gx.mutable_data());
       py::gil_scoped_release release;
       avg_pool2d_backward<T>(out, g, s, count_include_pad);
@@ -144,7 +132,7 @@ void bind_pooling(py::module_& m) {
     py::array y(x.dtype(), std::vector<py::ssize_t>{x.shape(0), x.shape(1), output_size.first, output_size.second});
     by_float_dtype(x, fn, [&](auto t) {
       using T = decltype(t);
-      const T* xp = contiguous<T>(x, fn, "input", x.dtype());
+      const T* xp = checked_data<T>(x, fn, "input");
       T* yp = static_cast<T*>(y.mutable_data());
       py::gil_scoped_release release;
       adaptive_avg_pool2d_forward<T>(yp, xp, x.shape(0) * x.shape(1), x.shape(2), x.shape(3),
@@ -161,7 +149,7 @@ void bind_pooling(py::module_& m) {
     py::array gx(gy.dtype(), std::vector<py::ssize_t>(x_shape.begin(), x_shape.end()));
     by_float_dtype(gy, fn, [&](auto t) {
       using T = decltype(t);
-      const T* g = contiguous<T>(gy, fn, "grad_y", gy.dtype());
+      const T* g = checked_data<T>(gy, fn, "grad_y");
       T* out = static_cast<T*>(gx.mutable_data());
       py::gil_scoped_release release;
       adaptive_avg_pool2d_backward<T>(out, g, x_shape[0] * x_shape[1], x_shape[2], x_shape[3],
@@ -180,9 +168,9 @@ void bind_batch_norm(py::module_& m) {
     py::array mean(x.dtype(), std::vector<py::ssize_t>{c}), invstd(x.dtype(), std::vector<py::ssize_t>{c});
     by_float_dtype(x, fn, [&](auto t) {
       using T = decltype(t);
-      const T* xp = contiguous<T>(x, fn, "input", x.dtype());
-      const T* gp = optional_vector<T>(gamma, c, fn, "weight", x.dtype());
-      const T* bp = optional_vector<T>(beta, c, fn, "bias", x.dtype());
+      const T* xp = checked_data<T>(x, fn, "input");
+      const T* gp = optional_vector<T>(gamma, c, fn, "weight");
+      const T* bp = optional_vector<T>(beta, c, fn, "bias");
       T *yp = static_cast<T*>(y.mutable_data()), *mp = static_cast<T*>(mean.mutable_data()),
         *ip = static_cast<T*>(invstd.mutable_data());
       py::gil_scoped_release release;
@@ -199,11 +187,11 @@ void bind_batch_norm(py::module_& m) {
     py::array y(x.dtype(), std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
     by_float_dtype(x, fn, [&](auto t) {
       using T = decltype(t);
-      const T* xp = contiguous<T>(x, fn, "input", x.dtype());
-      const T* rm = optional_vector<T>(running_mean, c, fn, "running_mean", x.dtype());
-      const T* rv = optional_vector<T>(running_var, c, fn, "running_var", x.dtype());
-      const T* gp = optional_vector<T>(gamma, c, fn, "weight", x.dtype());
-      const T* bp = optional_vector<T>(beta, c, fn, "bias", x.dtype());
+      const T* xp = checked_data<T>(x, fn, "input");
+      const T* rm = optional_vector<T>(running_mean, c, fn, "running_mean");
+      const T* rv = optional_vector<T>(running_var, c, fn, "running_var");
+      const T* gp = optional_vector<T>(gamma, c, fn, "weight");
+      const T* bp = optional_vector<T>(beta, c, fn, "bias");
       T* yp = static_cast<T*>(y.mutable_data());
       py::gil_scoped_release release;
       batch_norm_forward_eval<T>(yp, xp, rm, rv, gp, bp, n, c, mm, T(eps));
@@ -224,10 +212,10 @@ void bind_batch_norm(py::module_& m) {
     py::array gg(x.dtype(), std::vector<py::ssize_t>{c}), gb(x.dtype(), std::vector<py::ssize_t>{c});
     by_float_dtype(x, fn, [&](auto t) {
       using T = decltype(t);
-      const T *g = contiguous<T>(gy, fn, "grad_y", x.dtype()), *xp = contiguous<T>(x, fn, "input", x.dtype());
-      const T* gp = optional_vector<T>(gamma, c, fn, "weight", x.dtype());
-      const T* mp = optional_vector<T>(mean, c, fn, "mean", x.dtype());
-      const T* ip = optional_vector<T>(invstd, c, fn, "invstd", x.dtype());
+      const T *g = checked_data<T>(gy, fn, "grad_y"), *xp = checked_data<T>(x, fn, "input");
+      const T* gp = optional_vector<T>(gamma, c, fn, "weight");
+      const T* mp = optional_vector<T>(mean, c, fn, "mean");
+      const T* ip = optional_vector<T>(invstd, c, fn, "invstd");
       T *gxp = static_cast<T*>(gx.mutable_data()), *ggp = static_cast<T*>(gg.mutable_data()),
         *gbp = static_cast<T*>(gb.mutable_data());
       py::gil_scoped_release release;
