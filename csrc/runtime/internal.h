@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <type_traits>
 
 #include "act/act.h"
 #include "conv/conv.h"
@@ -28,6 +29,14 @@ struct KernelTable {
 
 // The table for the active ISA, filled on first use.
 const KernelTable& kernel_table();
+
+// One family's float kernels of the active ISA, or null: for double (which always runs the scalar
+// reference) and under NNX_ISA=ref. Usage: float_kernels<T>(&KernelTable::act).
+template <typename T, typename Table>
+const Table* float_kernels(const Table* KernelTable::*family) {
+  if constexpr (std::is_same_v<T, float>) return kernel_table().*family;
+  return nullptr;
+}
 
 // Named scratch buffers, one set per calling thread, 64-byte aligned, grown on demand and reused
 // across calls, so hot loops never allocate. A kernel that needs two buffers at once takes two

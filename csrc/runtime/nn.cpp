@@ -5,7 +5,6 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
-#include <type_traits>
 
 #include "internal.h"
 
@@ -49,12 +48,6 @@ void check_ce(const char* fn, const int64_t* index, const T* prob, int64_t rows,
 k::Act to_kernel(Activation a) { return static_cast<k::Act>(static_cast<int>(a)); }
 k::PointLoss to_kernel(PointLoss p) { return static_cast<k::PointLoss>(static_cast<int>(p)); }
 
-// The float table of the active ISA, or null for the reference (always null for double).
-template <typename T, typename Table>
-const Table* simd(const Table* runtime::KernelTable::*member) {
-  if constexpr (std::is_same_v<T, float>) return runtime::kernel_table().*member;
-  return nullptr;
-}
 
 }  // namespace
 
@@ -62,7 +55,7 @@ template <typename T>
 void activation_forward(Activation act, T* y, const T* x, int64_t n, T alpha) {
   check_size("activation_forward", n);
   const int th = get_num_threads();
-  if (auto* t = simd<T>(&runtime::KernelTable::act))
+  if (auto* t = runtime::float_kernels<T>(&runtime::KernelTable::act))
     return t->forward(to_kernel(act), (float*)y, (const float*)x, n, float(alpha), th);
   k::ref::act_forward<T>(to_kernel(act), y, x, n, alpha, th);
 }
@@ -72,7 +65,7 @@ void activation_backward(Activation act, T* gx, const T* gy, const T* x, const T
                          T alpha) {
   check_size("activation_backward", n);
   const int th = get_num_threads();
-  if (auto* t = simd<T>(&runtime::KernelTable::act))
+  if (auto* t = runtime::float_kernels<T>(&runtime::KernelTable::act))
     return t->backward(to_kernel(act), (float*)gx, (const float*)gy, (const float*)x,
                        (const float*)y, n, float(alpha), th);
   k::ref::act_backward<T>(to_kernel(act), gx, gy, x, y, n, alpha, th);
@@ -82,7 +75,7 @@ template <typename T>
 void softmax_forward(T* y, const T* x, int64_t rows, int64_t cols, bool log) {
   check_rows("softmax", rows, cols);
   const int th = get_num_threads();
-  if (auto* t = simd<T>(&runtime::KernelTable::act))
+  if (auto* t = runtime::float_kernels<T>(&runtime::KernelTable::act))
     return t->softmax_forward((float*)y, (const float*)x, rows, cols, log, th);
   k::ref::softmax_forward<T>(y, x, rows, cols, log, th);
 }
@@ -91,7 +84,7 @@ template <typename T>
 void softmax_backward(T* gx, const T* gy, const T* y, int64_t rows, int64_t cols, bool log) {
   check_rows("softmax_backward", rows, cols);
   const int th = get_num_threads();
-  if (auto* t = simd<T>(&runtime::KernelTable::act))
+  if (auto* t = runtime::float_kernels<T>(&runtime::KernelTable::act))
     return t->softmax_backward((float*)gx, (const float*)gy, (const float*)y, rows, cols, log, th);
   k::ref::softmax_backward<T>(gx, gy, y, rows, cols, log, th);
 }
@@ -101,7 +94,7 @@ void cross_entropy_forward(T* loss, T* probs, const T* logits, const int64_t* in
                            int64_t rows, int64_t cols, T smoothing) {
   check_ce("cross_entropy", index, prob, rows, cols, smoothing);
   const int th = get_num_threads();
-  if (auto* t = simd<T>(&runtime::KernelTable::loss))
+  if (auto* t = runtime::float_kernels<T>(&runtime::KernelTable::loss))
     return t->cross_entropy_forward((float*)loss, (float*)probs, (const float*)logits, index,
                                     (const float*)prob, rows, cols, float(smoothing), th);
   k::ref::cross_entropy_forward<T>(loss, probs, logits, index, prob, rows, cols, smoothing, th);
@@ -112,7 +105,7 @@ void cross_entropy_backward(T* grad, const T* grad_loss, const T* probs, const i
                             const T* prob, int64_t rows, int64_t cols, T smoothing) {
   check_ce("cross_entropy_backward", index, prob, rows, cols, smoothing);
   const int th = get_num_threads();
-  if (auto* t = simd<T>(&runtime::KernelTable::loss))
+  if (auto* t = runtime::float_kernels<T>(&runtime::KernelTable::loss))
     return t->cross_entropy_backward((float*)grad, (const float*)grad_loss, (const float*)probs,
                                      index, (const float*)prob, rows, cols, float(smoothing), th);
   k::ref::cross_entropy_backward<T>(grad, grad_loss, probs, index, prob, rows, cols, smoothing, th);
@@ -122,7 +115,7 @@ template <typename T>
 void point_loss_forward(PointLoss kind, T* loss, const T* input, const T* target, int64_t n) {
   check_size("point_loss_forward", n);
   const int th = get_num_threads();
-  if (auto* t = simd<T>(&runtime::KernelTable::loss))
+  if (auto* t = runtime::float_kernels<T>(&runtime::KernelTable::loss))
     return t->point_forward(to_kernel(kind), (float*)loss, (const float*)input,
                             (const float*)target, n, th);
   k::ref::point_forward<T>(to_kernel(kind), loss, input, target, n, th);
@@ -133,7 +126,7 @@ void point_loss_backward(PointLoss kind, T* grad_input, const T* grad, const T* 
                          const T* target, int64_t n) {
   check_size("point_loss_backward", n);
   const int th = get_num_threads();
-  if (auto* t = simd<T>(&runtime::KernelTable::loss))
+  if (auto* t = runtime::float_kernels<T>(&runtime::KernelTable::loss))
     return t->point_backward(to_kernel(kind), (float*)grad_input, (const float*)grad,
                              (const float*)input, (const float*)target, n, th);
   k::ref::point_backward<T>(to_kernel(kind), grad_input, grad, input, target, n, th);
@@ -145,7 +138,7 @@ void multiclass_hinge_forward(T* loss, const T* scores, const int64_t* target, i
   check_rows("multiclass_hinge_loss", rows, cols);
   check_targets("multiclass_hinge_loss", target, rows, cols);
   const int th = get_num_threads();
-  if (auto* t = simd<T>(&runtime::KernelTable::loss))
+  if (auto* t = runtime::float_kernels<T>(&runtime::KernelTable::loss))
     return t->hinge_forward((float*)loss, (const float*)scores, target, rows, cols, float(margin), th);
   k::ref::hinge_forward<T>(loss, scores, target, rows, cols, margin, th);
 }
@@ -156,7 +149,7 @@ void multiclass_hinge_backward(T* grad, const T* grad_loss, const T* scores, con
   check_rows("multiclass_hinge_loss", rows, cols);
   check_targets("multiclass_hinge_loss", target, rows, cols);
   const int th = get_num_threads();
-  if (auto* t = simd<T>(&runtime::KernelTable::loss))
+  if (auto* t = runtime::float_kernels<T>(&runtime::KernelTable::loss))
     return t->hinge_backward((float*)grad, (const float*)grad_loss, (const float*)scores, target,
                              rows, cols, float(margin), th);
   k::ref::hinge_backward<T>(grad, grad_loss, scores, target, rows, cols, margin, th);
@@ -173,7 +166,7 @@ void sgd_step(T* param, T* buf, const T* grad, int64_t n, const SgdOptions& o) {
           "sgd_step: nesterov needs momentum > 0 and dampening == 0");
   const k::SgdParams p{o.lr, o.momentum, o.dampening, o.weight_decay, o.nesterov, o.first_step};
   const int th = get_num_threads();
-  if (auto* t = simd<T>(&runtime::KernelTable::optim))
+  if (auto* t = runtime::float_kernels<T>(&runtime::KernelTable::optim))
     return t->sgd_step((float*)param, (float*)buf, (const float*)grad, n, p, th);
   k::ref::sgd_step<T>(param, buf, grad, n, p, th);
 }
@@ -192,7 +185,7 @@ void adam_step(T* param, T* m, T* v, const T* grad, int64_t n, const AdamOptions
                         1.0 - std::pow(o.beta1, double(o.step)),
                         1.0 - std::pow(o.beta2, double(o.step))};
   const int th = get_num_threads();
-  if (auto* t = simd<T>(&runtime::KernelTable::optim))
+  if (auto* t = runtime::float_kernels<T>(&runtime::KernelTable::optim))
     return t->adam_step((float*)param, (float*)m, (float*)v, (const float*)grad, n, p, th);
   k::ref::adam_step<T>(param, m, v, grad, n, p, th);
 }

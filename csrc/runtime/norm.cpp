@@ -4,7 +4,6 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include "internal.h"
@@ -20,11 +19,6 @@ kernels::NormGeometry geometry(int64_t n, int64_t c, int64_t m, const char* fn) 
   return {n, c, m};
 }
 
-template <typename T>
-const kernels::NormKernels* simd() {
-  if constexpr (std::is_same_v<T, float>) return runtime::kernel_table().norm;
-  return nullptr;
-}
 
 }  // namespace
 
@@ -34,7 +28,7 @@ void batch_norm_forward_train(T* y, T* mean, T* invstd, const T* x, const T* gam
   const kernels::NormGeometry g = geometry(n, c, m, "batch_norm");
   if (!(eps >= 0)) throw std::invalid_argument("batch_norm: eps must be >= 0");
   const int threads = get_num_threads();
-  if (auto* t = simd<T>())
+  if (auto* t = runtime::float_kernels<T>(&runtime::KernelTable::norm))
     return t->forward_train((float*)y, (float*)mean, (float*)invstd, (const float*)x,
                             (const float*)gamma, (const float*)beta, g, float(eps), threads);
   kernels::ref::batch_norm_forward_train<T>(y, mean, invstd, x, gamma, beta, g, eps, threads);
@@ -54,7 +48,7 @@ void batch_norm_forward_eval(T* y, const T* x, const T* running_mean, const T* r
     shift[size_t(k)] = (beta ? beta[k] : T(0)) - running_mean[k] * scale[size_t(k)];
   }
   const int threads = get_num_threads();
-  if (auto* t = simd<T>())
+  if (auto* t = runtime::float_kernels<T>(&runtime::KernelTable::norm))
     return t->scale_shift((float*)y, (const float*)x, (const float*)scale.data(),
                           (const float*)shift.data(), g, threads);
   kernels::ref::batch_norm_scale_shift<T>(y, x, scale.data(), shift.data(), g, threads);
@@ -66,7 +60,7 @@ void batch_norm_backward(T* grad_x, T* grad_gamma, T* grad_beta, const T* grad_y
                          int64_t m) {
   const kernels::NormGeometry g = geometry(n, c, m, "batch_norm_backward");
   const int threads = get_num_threads();
-  if (auto* t = simd<T>())
+  if (auto* t = runtime::float_kernels<T>(&runtime::KernelTable::norm))
     return t->backward((float*)grad_x, (float*)grad_gamma, (float*)grad_beta, (const float*)grad_y,
                        (const float*)x, (const float*)gamma, (const float*)mean,
                        (const float*)invstd, g, threads);

@@ -4,7 +4,6 @@
 
 #include <stdexcept>
 #include <string>
-#include <type_traits>
 
 #include "internal.h"
 
@@ -52,10 +51,8 @@ template <typename T>
 void max_pool2d_forward(T* y, int64_t* indices, const T* x, const Pool2dShape& shape) {
   const kernels::PoolGeometry g = geometry(shape);
   const int threads = get_num_threads();
-  if constexpr (std::is_same_v<T, float>) {
-    if (const kernels::PoolKernels* t = runtime::kernel_table().pool)
-      return t->max_forward(y, indices, x, g, threads);
-  }
+  if (auto* t = runtime::float_kernels<T>(&runtime::KernelTable::pool))
+    return t->max_forward((float*)y, indices, (const float*)x, g, threads);
   kernels::ref::max_pool_forward<T>(y, indices, x, g, threads);
 }
 
