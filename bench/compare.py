@@ -335,10 +335,57 @@ def bench_maxpool(args, torch) -> None:
               flush=True)
 
 
+def numpy_knn(q, r, k, metric, block_bytes=64 << 20):
+    """The same search in numpy: distance blocks of whole query rows (L2 by the `a @ b.T` identity,
+    L1 by a blocked broadcast), then argpartition and a sort of the k smallest."""
+    out = []
+    rn = np.einsum("ij,ij->i", r, r) if metric == "l2" else None
+    rows = max(1, block_bytes // (4 * len(r) * (1 if metric == "l2" else q.shape[1])))
+    for q0 in range(0, len(q), rows):
+        qb = q[q0:q0 + rows]
+        if metric == "l2":
+            d = np.einsum("ij,ij->i", qb, qb)[:, None] + rn[None, :] - 2 * (qb @ r.T)
+        else:
+            d = np.abs(qb[:, None, :] - r[None, :, :]).sum(axis=2)
+        part = np.argpartition(d, k - 1, axis=1)[:, :k]
+        order = np.argsort(np.take_along_axis(d, part, axis=1), axis=1, kind="stable")
+        out.append(np.take_along_axis(part, order, axis=1))
+    return np.concatenate(out)
+
+
+def bench_knn(args, torch) -> None:
+    """k-nearest-neighbour search (k = 5) over 784-dim rows: nnx's blocked kernel vs numpy."""
+    del torch  # numpy is the peer here
+    rng = np.random.default_rng(0)
+    # (queries, references): L2 at the full Fashion-MNIST test x train size; L1 smaller, since
+    # numpy's broadcast needs minutes for the full size.
+    cases = {"l2": (10000, 60000), "l1": (200, 10000)}
+    if args.quick:
+        cases = {"l2": (500, 4000), "l1": (50, 2000)}
+    for threads in args.threads:
+        nnx.set_num_threads(threads)
+        print(f"\n## kNN search, k = 5, dim 784, {threads} thread(s)\n")
+        print("| metric | queries | references | nnx s | numpy s | nnx/numpy |")
+        print("|---|---|---|---|---|---|")
+        for metric, (nq, nr) in cases.items():
+            q = rng.random((nq, 784), dtype=np.float32)
+            r = rng.random((nr, 784), dtype=np.float32)
+            got, _ = _kernels.knn_search(q, r, 5, metric)
+            want = numpy_knn(q, r, 5, metric)
+            if (got != want).mean() > 0.01:  # rounding may reorder near-ties, nothing more
+                sys.exit(f"nnx and numpy disagree on the {metric} neighbours")
+            t = timed_rounds({"nnx": lambda: _kernels.knn_search(q, r, 5, metric),
+                              "numpy": lambda: numpy_knn(q, r, 5, metric)},
+                             min(args.repeats, 5), args.min_time,
+                             settle=0.15 if threads > 1 else 0.0)
+            print(f"| {metric} | {nq} | {nr} | {t['nnx']:.3f} | {t['numpy']:.3f} | "
+                  f"{t['numpy'] / t['nnx']:.2f}x |", flush=True)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["gemm", "adam", "mlp", "lenet5", "conv", "maxpool"],
+    parser.add_argument("what", choices=["gemm", "adam", "mlp", "lenet5", "conv", "maxpool", "knn"],
                         help="what to compare")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=15, help="timed rounds per library (median)")
@@ -365,7 +412,7 @@ def main(argv=None) -> None:
     print(f"# threads: {args.threads[0]} for nnx, numpy and torch "
           f"({', '.join(f'{v}={os.environ.get(v)}' for v in THREAD_VARS)})")
     {"gemm": bench_gemm, "adam": bench_adam, "mlp": bench_mlp, "lenet5": bench_lenet5,
-     "conv": bench_conv, "maxpool": bench_maxpool}[args.what](args, torch)
+     "conv": bench_conv, "maxpool": bench_maxpool, "knn": bench_knn}[args.what](args, torch)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ void bind_gemm(py::module_& m);
 void bind_nn(py::module_& m);
 void bind_conv(py::module_& m);
 void bind_pool_norm(py::module_& m);
+void bind_knn(py::module_& m);
 }  // namespace nnx::python
 
 PYBIND11_MODULE(_core, m) {
@@ -21,4 +22,5 @@ PYBIND11_MODULE(_core, m) {
   nnx::python::bind_nn(m);
   nnx::python::bind_conv(m);
   nnx::python::bind_pool_norm(m);
+  nnx::python::bind_knn(m);
 }

@@ -22,6 +22,7 @@ runtime::KernelTable make_table(Isa isa) {
       t.conv = &kernels::avx512::conv_kernels();
       t.pool = &kernels::avx512::pool_kernels();
       t.norm = &kernels::avx512::norm_kernels();
+      t.dist = &kernels::avx512::dist_kernels();
       break;
     case Isa::avx2:
       t.sgemm = &kernels::avx2::sgemm_config();
@@ -31,6 +32,7 @@ runtime::KernelTable make_table(Isa isa) {
       t.conv = &kernels::avx2::conv_kernels();
       t.pool = &kernels::avx2::pool_kernels();
       t.norm = &kernels::avx2::norm_kernels();
+      t.dist = &kernels::avx2::dist_kernels();
       break;
     case Isa::ref: break;
   }

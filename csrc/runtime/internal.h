@@ -6,6 +6,7 @@
 
 #include "act/act.h"
 #include "conv/conv.h"
+#include "dist/dist.h"
 #include "gemm/gemm.h"
 #include "loss/loss.h"
 #include "norm/norm.h"
@@ -25,6 +26,7 @@ struct KernelTable {
   const kernels::ConvKernels* conv = nullptr;
   const kernels::PoolKernels* pool = nullptr;
   const kernels::NormKernels* norm = nullptr;
+  const kernels::DistKernels* dist = nullptr;
 };
 
 // The table for the active ISA, filled on first use.

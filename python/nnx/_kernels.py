@@ -191,3 +191,16 @@ def batch_norm_backward(grad_y, x, gamma, mean, invstd):
     x = _c(x)
     return _core.batch_norm_backward(_c(grad_y, x.dtype), x, _opt(gamma, x.dtype),
                                      _c(mean, x.dtype), _c(invstd, x.dtype))
+
+
+def knn_search(queries, refs, k, metric="l2"):
+    """(indices, distances), each (Q, k): for every query row, its k nearest reference rows.
+
+    ``metric`` is "l2" (squared Euclidean distance, through the GEMM identity
+    |a - b|^2 = |a|^2 + |b|^2 - 2 a.b) or "l1" (sum of absolute differences). Rows of the result
+    are sorted by distance; equal distances are ordered by the smaller reference index. Indices
+    are int64, distances have the dtype of ``queries``. The (Q, R) distance matrix is computed in
+    blocks and never exists whole.
+    """
+    queries = _c(queries)
+    return _core.knn_search(queries, _c(refs, queries.dtype), int(k), metric)

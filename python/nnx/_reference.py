@@ -399,3 +399,18 @@ def batch_norm_backward(grad_y, x, gamma, mean, invstd):
     grad_x = gm * invstd.reshape(shape) / m * (m * g - sum_g.reshape(shape)
                                                - xhat * sum_gx.reshape(shape))
     return grad_x.astype(x.dtype), sum_gx.astype(x.dtype), sum_g.astype(x.dtype)
+
+
+def knn_search(queries, refs, k, metric="l2"):
+    """Brute force in float64: the whole (Q, R) distance matrix, then a stable sort per row, so
+    that equal distances keep the smaller reference index first."""
+    q = queries.astype(np.float64)
+    r = refs.astype(np.float64)
+    if metric == "l2":
+        dist = ((q[:, None, :] - r[None, :, :]) ** 2).sum(axis=2)
+    elif metric == "l1":
+        dist = np.abs(q[:, None, :] - r[None, :, :]).sum(axis=2)
+    else:
+        raise ValueError(f"unknown metric {metric!r}")
+    order = np.argsort(dist, axis=1, kind="stable")[:, :k]
+    return order.astype(np.int64), np.take_along_axis(dist, order, axis=1).astype(queries.dtype)

@@ -3,6 +3,7 @@
 
 #include "nnx/conv.h"
 #include "nnx/gemm.h"
+#include "nnx/knn.h"
 #include "nnx/nn.h"
 #include "nnx/norm.h"
 #include "nnx/pool.h"

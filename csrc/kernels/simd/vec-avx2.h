@@ -52,6 +52,8 @@ struct VecF32 {
   static M either(M a, M b) { return _mm256_or_ps(a, b); }
   static M is_nan(R a) { return _mm256_cmp_ps(a, a, _CMP_UNORD_Q); }
   static M not_nan(R a) { return _mm256_cmp_ps(a, a, _CMP_ORD_Q); }
+  // Bit l set where lane l of the predicate is true.
+  static unsigned bits(M m) { return unsigned(_mm256_movemask_ps(m)); }
   static R select(M m, R if_true, R if_false) { return _mm256_blendv_ps(if_false, if_true, m); }
   static R pow2(R n) {
     const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));

@@ -49,6 +49,8 @@ struct VecF32 {
   static M either(M a, M b) { return a | b; }
   static M is_nan(R a) { return _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q); }
   static M not_nan(R a) { return _mm512_cmp_ps_mask(a, a, _CMP_ORD_Q); }
+  // Bit l set where lane l of the predicate is true.
+  static unsigned bits(M m) { return m; }
   static R select(M m, R if_true, R if_false) { return _mm512_mask_blend_ps(m, if_false, if_true); }
   // 2^n for integral n in [-126, 127], built directly in the exponent field.
   static R pow2(R n) {
