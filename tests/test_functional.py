@@ -37,6 +37,15 @@ def test_activations_match_numpy(name, dtype):
     np.testing.assert_allclose(y.numpy(), ref(X), rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "relu", "softplus"])
+def test_activations_keep_a_scalar_a_scalar(name):
+    # A 0-d input (a single neuron's pre-activation) gives a 0-d output and a 0-d gradient.
+    x = nnx.tensor(0.5, requires_grad=True)
+    y = getattr(F, name)(x)
+    y.backward()
+    assert y.shape == () and x.grad.shape == ()
+
+
 def test_tensor_methods_call_the_functionals():
     t = nnx.tensor(X)
     np.testing.assert_array_equal(t.relu().numpy(), F.relu(t).numpy())

@@ -6,7 +6,7 @@ Python layer on top of it.
 
 import numpy as _np
 
-from nnx import _core, autograd, data, io, models, nn, optim, random, testing, train
+from nnx import _core, autograd, classic, data, io, models, nn, optim, random, testing, train
 from nnx._factory import (
     arange,
     empty,
@@ -47,6 +47,7 @@ __all__ = [
     "__version__",
     "arange",
     "autograd",
+    "classic",
     "data",
     "io",
     "load",

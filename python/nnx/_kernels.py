@@ -19,11 +19,12 @@ from nnx._reference import ACTIVATIONS, ELEMENTWISE_LOSSES  # noqa: F401  (re-ex
 
 
 def _c(x: np.ndarray, dtype=None) -> np.ndarray:
-    return np.ascontiguousarray(x, dtype=dtype)
+    # Not np.ascontiguousarray: that turns a 0-d array into shape (1,).
+    return np.asarray(x, dtype=dtype, order="C")
 
 
 def _opt(x, dtype):
-    return None if x is None else np.ascontiguousarray(x, dtype=dtype)
+    return None if x is None else _c(x, dtype)
 
 
 def _classes(target: np.ndarray) -> np.ndarray:
