@@ -13,7 +13,16 @@ namespace nnx::kernels::simd {
 // Lane l = p[l * stride] for l in [lo, hi), `fill` elsewhere; other lanes are never read.
 template <class V>
 typename V::R load_strided(const float* p, int64_t stride, int lo, int hi, float fill) {
+  if (lo >= hi) return V::set1(fill);
   if (stride == 1) return V::load_lanes(p, lo, hi, fill);
+  if (stride == 2) {  // two vector loads of the elements [2 lo, 2 hi - 1), then the even lanes
+    constexpr int W = V::kWidth;
+    const int e0 = 2 * lo, e1 = 2 * hi - 1;
+    const typename V::R a = e0 < W ? V::load_lanes(p, e0, std::min(e1, W), fill) : V::set1(fill);
+    const typename V::R b = e1 > W ? V::load_lanes(p + W, std::max(e0 - W, 0), e1 - W, fill)
+                                   : V::set1(fill);
+    return V::even_lanes(a, b);
+  }
   alignas(64) float buf[V::kWidth];
   for (int l = 0; l < V::kWidth; ++l) buf[l] = l >= lo && l < hi ? p[l * stride] : fill;
   return V::load(buf);
@@ -35,10 +44,13 @@ void max_pool_row_block(float* y, int64_t* indices, const float* xp, const PoolG
     if (h < 0 || h >= g.h) continue;
     for (int64_t b = 0; b < g.kw; ++b) {
       const int64_t w0 = j0 * g.sw - g.pw + b;  // input column of lane 0
-      // Lanes whose column w0 + l * sw lies inside [0, W).
-      const int64_t lo = w0 < 0 ? (-w0 + g.sw - 1) / g.sw : 0;
-      const int64_t hi = w0 > g.w - 1 ? 0 : (g.w - 1 - w0) / g.sw + 1;
-      const int lo_l = int(std::min<int64_t>(lo, lanes)), hi_l = int(std::clamp<int64_t>(hi, lo_l, lanes));
+      // Lanes whose column w0 + l * sw lies inside [0, W): all of them without padding.
+      int lo_l = 0, hi_l = lanes;
+      if (g.pw != 0) {
+        const int64_t lo = w0 < 0 ? (-w0 + g.sw - 1) / g.sw : 0;
+        const int64_t hi = w0 > g.w - 1 ? 0 : (g.w - 1 - w0) / g.sw + 1;
+        lo_l = int(std::min<int64_t>(lo, lanes)), hi_l = int(std::clamp<int64_t>(hi, lo_l, lanes));
+      }
       const R val = load_strided<V>(xp + h * g.w + w0, g.sw, lo_l, hi_l, -INFINITY);
       const R pos = V::add(V::set1(float(h * g.w + w0)), lane_col);
       const auto take = V::either(V::gt(val, best), V::both(V::is_nan(val), V::not_nan(best)));
@@ -47,9 +59,7 @@ void max_pool_row_block(float* y, int64_t* indices, const float* xp, const PoolG
     }
   }
   store<V>(y, best, lanes);
-  alignas(64) float pos_buf[V::kWidth];
-  V::store(pos_buf, arg);  // exact: plane positions stay below 2^24
-  for (int l = 0; l < lanes; ++l) indices[l] = int64_t(pos_buf[l]);
+  V::store_as_int64(indices, arg, lanes);  // exact: plane positions stay below 2^24
 }
 
 template <class V>

@@ -3,6 +3,8 @@
 
 #include <immintrin.h>
 
+#include <cstdint>
+
 namespace nnx::kernels::avx2 {
 
 struct VecF32 {
@@ -29,6 +31,17 @@ struct VecF32 {
     alignas(32) float buf[8];
     for (int i = 0; i < 8; ++i) buf[i] = i >= lo && i < hi ? p[i] : fill;
     return _mm256_load_ps(buf);
+  }
+  // Lanes 0, 2, 4, 6 of a, then lanes 0, 2, 4, 6 of b: the even elements of a 16-float row.
+  static R even_lanes(R a, R b) {
+    const __m256 t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));  // a0 a2 b0 b2 a4 a6 b4 b6
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+  }
+  // The first `count` lanes, which hold integral values, as int64.
+  static void store_as_int64(int64_t* p, R v, int count) {
+    alignas(32) float buf[8];
+    _mm256_store_ps(buf, v);
+    for (int i = 0; i < count; ++i) p[i] = int64_t(buf[i]);
   }
   static R iota() { return _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7); }
   static R zero() { return _mm256_setzero_ps(); }

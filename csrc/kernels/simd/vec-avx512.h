@@ -4,6 +4,8 @@
 
 #include <immintrin.h>
 
+#include <cstdint>
+
 namespace nnx::kernels::avx512 {
 
 struct VecF32 {
@@ -24,6 +26,18 @@ struct VecF32 {
   static R load_lanes(const float* p, int lo, int hi, float fill = 0.0f) {
     return _mm512_mask_loadu_ps(_mm512_set1_ps(fill),
                                 __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1)), p);
+  }
+  // Lanes 0, 2, ..., 14 of a, then lanes 0, 2, ..., 14 of b: the even elements of a 32-float row.
+  static R even_lanes(R a, R b) {
+    return _mm512_permutex2var_ps(
+        a, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), b);
+  }
+  // The first `count` lanes, which hold integral values, as int64.
+  static void store_as_int64(int64_t* p, R v, int count) {
+    const unsigned mask = count >= 16 ? 0xffffu : (1u << count) - 1;
+    _mm512_mask_storeu_epi64(p, __mmask8(mask), _mm512_cvttps_epi64(_mm512_castps512_ps256(v)));
+    _mm512_mask_storeu_epi64(p + 8, __mmask8(mask >> 8),
+                             _mm512_cvttps_epi64(_mm512_extractf32x8_ps(v, 1)));
   }
   static R iota() { return _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
   static R zero() { return _mm512_setzero_ps(); }
