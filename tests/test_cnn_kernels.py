@@ -21,6 +21,10 @@ CONV_CASES = [
     ((5, 6, 14, 14), (16, 6, 5, 5), (1, 1), (0, 0), (1, 1)),
     ((4, 1, 28, 28), (6, 1, 5, 5), (1, 1), (2, 2), (1, 1)),
     ((2, 40, 9, 9), (5, 40, 3, 3), (1, 1), (1, 1), (1, 1)),
+    # Stride 1 runs in the wide layout: with dilation and uneven padding, many images per chunk,
+    # and more filters than the in-place weight-gradient kernel takes.
+    ((9, 3, 12, 11), (4, 3, 3, 2), (1, 1), (2, 1), (2, 2)),
+    ((3, 4, 6, 6), (40, 4, 3, 3), (1, 1), (1, 1), (1, 1)),
 ]
 
 POOL_CASES = [  # (x shape, kernel, stride, padding)

@@ -52,18 +52,45 @@ ConvGeometry geometry(const Conv2dShape& s, const char* fn) {
   return g;
 }
 
-// Images side by side in one GEMM: enough for ~2048 columns, so that small images (LeNet's 10x10
-// outputs) make one wide GEMM instead of many tiny ones, and large ones go one at a time.
-// Depends on the shape only, never on the thread count.
-constexpr int64_t kTargetColumns = 2048;
+// Up to this many filters, the weight gradient of a chunk is computed by row_dots, in place: a
+// packed GEMM with so few rows of output spends more time packing its operands than multiplying.
+constexpr int64_t kFewFilters = 32;
 
-struct Chunking {
-  int64_t images, count;  // images per chunk, number of chunks
+// How a convolution's GEMMs see the images. Stride-1 convolutions use the wide layout of
+// ConvKernels::im2col_wide: each (padded) image gives P * Wp columns whose col rows are contiguous
+// runs of the image, copied at memory speed, where the compact layout (P * Q columns) copies rows
+// of only Q floats, which dominated small images (LeNet's 10-wide rows). The price is Wp / Q more
+// GEMM columns, whose junk results are dropped. Other convolutions use the compact layout.
+struct Layout {
+  bool wide;
+  ConvGeometry padded;  // wide: the geometry over the padded image (no padding left)
+  int64_t width;        // GEMM columns per image
+  int64_t images;       // images per chunk
+  int64_t chunks;
 };
-Chunking chunking(const ConvGeometry& g) {
-  const int64_t images = std::clamp<int64_t>((kTargetColumns + g.pq() - 1) / g.pq(), 1, g.n);
-  return {images, (g.n + images - 1) / images};
+
+// Images side by side in one GEMM: up to ~2048 columns, so that small images make one wide GEMM
+// instead of many tiny ones, and large ones go one at a time; fewer when the col matrix would
+// outgrow half of L2 (it is written, then read at once by the GEMM). Depends on the shape only,
+// never on the thread count.
+constexpr int64_t kTargetColumns = 2048, kColFloats = 128 * 1024;
+
+Layout layout(const ConvGeometry& g) {
+  Layout l{};
+  l.wide = g.stride_h == 1 && g.stride_w == 1 && !g.is_pointwise();
+  l.padded = g;
+  if (l.wide) {
+    l.padded.h = g.h + 2 * g.pad_h, l.padded.w = g.w + 2 * g.pad_w;
+    l.padded.pad_h = l.padded.pad_w = 0;
+  }
+  l.width = l.wide ? g.p * l.padded.w : g.pq();
+  const int64_t columns = std::clamp<int64_t>(kColFloats / g.crs(), 256, kTargetColumns);
+  l.images = std::clamp<int64_t>((columns + l.width - 1) / l.width, 1, g.n);
+  l.chunks = (g.n + l.images - 1) / l.images;
+  return l;
 }
+
+bool has_padding(const ConvGeometry& g) { return g.pad_h != 0 || g.pad_w != 0; }
 
 // Whole chunks per thread when there are enough of them, else one chunk at a time with threaded
 // GEMMs: either way each chunk's arithmetic is the same.
@@ -74,38 +101,92 @@ Split split(int64_t chunks, int threads) {
   return chunks >= threads ? Split{threads, 1} : Split{1, threads};
 }
 
-// The col matrix (CRS x images * PQ) of images [n0, n0 + count): the image itself when a single
+// Image n of x with zero padding around each plane, in the calling thread's pad slot (the image
+// itself when there is no padding).
+const float* padded_image(const float* x, int64_t n, const ConvGeometry& g, const Layout& l) {
+  const float* image = x + n * g.c * g.h * g.w;
+  if (!has_padding(g)) return image;
+  const ConvGeometry& p = l.padded;
+  float* out = runtime::workspace_of<float>(Slot::pad, size_t(p.c * p.h * p.w));
+  std::fill(out, out + p.c * p.h * p.w, 0.0f);
+  for (int64_t c = 0; c < g.c; ++c)
+    for (int64_t h = 0; h < g.h; ++h)
+      std::copy_n(image + (c * g.h + h) * g.w, g.w, out + (c * p.h + h + g.pad_h) * p.w + g.pad_w);
+  return out;
+}
+
+// The col matrix (CRS x images * width) of images [n0, n0 + count): the image itself when a single
 // pointwise image needs no copy.
 const float* im2col_chunk(const kernels::ConvKernels& ck, const float* x, int64_t n0, int64_t count,
-                          const ConvGeometry& g) {
-  const int64_t image_size = g.c * g.h * g.w, cols = count * g.pq();
+                          const ConvGeometry& g, const Layout& l) {
+  const int64_t image_size = g.c * g.h * g.w, cols = count * l.width;
   if (count == 1 && g.is_pointwise()) return x + n0 * image_size;
   float* col = runtime::workspace_of<float>(Slot::col, size_t(g.crs() * cols));
-  for (int64_t b = 0; b < count; ++b) ck.im2col(col + b * g.pq(), cols, x + (n0 + b) * image_size, g);
+  for (int64_t b = 0; b < count; ++b) {
+    if (l.wide)
+      ck.im2col_wide(col + b * l.width, cols, padded_image(x, n0 + b, g, l), l.padded);
+    else
+      ck.im2col(col + b * l.width, cols, x + (n0 + b) * image_size, g);
+  }
   return col;
+}
+
+// y (images, K, P, Q) <- out (K, images * width): the chunk's GEMM result, junk columns dropped.
+void scatter_output(float* y, const float* out, int64_t n0, int64_t count, const ConvGeometry& g,
+                    const Layout& l) {
+  const int64_t cols = count * l.width, row = l.wide ? l.padded.w : g.q;
+  for (int64_t i = 0; i < count; ++i)
+    for (int64_t k = 0; k < g.k; ++k) {
+      const float* src = out + k * cols + i * l.width;
+      float* dst = y + ((n0 + i) * g.k + k) * g.pq();
+      if (!l.wide) {
+        std::copy_n(src, g.pq(), dst);
+        continue;
+      }
+      for (int64_t p = 0; p < g.p; ++p) std::copy_n(src + p * row, g.q, dst + p * g.q);
+    }
+}
+
+// dy (K, images * width) <- gy (images, K, P, Q), junk columns 0 (so that they add nothing to
+// the weight gradient or the image gradient).
+void gather_grad_output(float* dy, const float* gy, int64_t n0, int64_t count,
+                        const ConvGeometry& g, const Layout& l) {
+  const int64_t cols = count * l.width;
+  for (int64_t i = 0; i < count; ++i)
+    for (int64_t k = 0; k < g.k; ++k) {
+      const float* src = gy + ((n0 + i) * g.k + k) * g.pq();
+      float* dst = dy + k * cols + i * l.width;
+      if (!l.wide) {
+        std::copy_n(src, g.pq(), dst);
+        continue;
+      }
+      const int64_t row = l.padded.w;
+      for (int64_t p = 0; p < g.p; ++p) {
+        std::copy_n(src + p * g.q, g.q, dst + p * row);
+        std::fill(dst + p * row + g.q, dst + (p + 1) * row, 0.0f);
+      }
+    }
 }
 
 void forward_f32(float* y, const float* x, const float* w, const float* b, const ConvGeometry& g,
                  bool relu, int threads) {
   const kernels::ConvKernels& ck = *runtime::kernel_table().conv;
-  const int64_t crs = g.crs(), pq = g.pq();
-  const Chunking chunks = chunking(g);
-  const Split sp = split(chunks.count, threads);
-  runtime::parallel_for(chunks.count, sp.outer, [&](int64_t ch) {
-    const int64_t n0 = ch * chunks.images, count = std::min(chunks.images, g.n - n0);
-    const int64_t cols = count * pq;
-    const float* col = im2col_chunk(ck, x, n0, count, g);
+  const int64_t crs = g.crs();
+  const Layout l = layout(g);
+  const Split sp = split(l.chunks, threads);
+  runtime::parallel_for(l.chunks, sp.outer, [&](int64_t ch) {
+    const int64_t n0 = ch * l.images, count = std::min(l.images, g.n - n0);
+    const int64_t cols = count * l.width;
+    const float* col = im2col_chunk(ck, x, n0, count, g, l);
     // out (K x cols) = w (K x CRS) @ col (CRS x cols) + b per row (+ relu), in one GEMM; a single
-    // image's out is its slice of y already.
-    float* out = count == 1 ? y + n0 * g.k * pq
-                            : runtime::workspace_of<float>(Slot::chunk, size_t(g.k * cols));
+    // compact image's out is its slice of y already.
+    const bool direct = count == 1 && !l.wide;
+    float* out = direct ? y + n0 * g.k * g.pq()
+                        : runtime::workspace_of<float>(Slot::chunk, size_t(g.k * cols));
     const SgemmProblem p{Trans::N, Trans::N, g.k, cols, crs, 1.0f, w, crs, col, cols, 0.0f, out,
                          cols, b, b ? BiasMode::row : BiasMode::none, relu};
     runtime::sgemm_checked(p, sp.inner);
-    if (count > 1)  // (K, images, PQ) -> (images, K, PQ)
-      for (int64_t i = 0; i < count; ++i)
-        for (int64_t k = 0; k < g.k; ++k)
-          std::copy_n(out + k * cols + i * pq, pq, y + ((n0 + i) * g.k + k) * pq);
+    if (!direct) scatter_output(y, out, n0, count, g, l);
   });
 }
 
@@ -115,9 +196,10 @@ void forward_f32(float* y, const float* x, const float* w, const float* b, const
 // output channels the GEMM has little arithmetic per value written, and a dcol spilled to memory
 // made it run at a tenth of its speed.
 void input_grad_chunk(const kernels::ConvKernels& ck, float* gx, const float* w, const float* dy,
-                      int64_t n0, int64_t count, const ConvGeometry& g, int threads) {
+                      int64_t n0, int64_t count, const ConvGeometry& g, const Layout& l,
+                      int threads) {
   const int64_t crs = g.crs(), rs = g.r * g.s, image_size = g.c * g.h * g.w;
-  const int64_t cols = count * g.pq();
+  const int64_t cols = count * l.width;
   if (count == 1 && g.is_pointwise()) {  // dcol is the image gradient itself
     const SgemmProblem p{Trans::T, Trans::N, crs, cols, g.k, 1.0f, w, crs, dy, cols, 0.0f,
                          gx + n0 * image_size, cols, nullptr, BiasMode::none, false};
@@ -126,49 +208,69 @@ void input_grad_chunk(const kernels::ConvKernels& ck, float* gx, const float* w,
   constexpr int64_t kBlockFloats = 64 * 1024;  // 256 KiB of dcol per block
   const int64_t channels = std::clamp<int64_t>(kBlockFloats / (rs * cols), 1, g.c);
   float* dcol = runtime::workspace_of<float>(Slot::col_grad, size_t(channels * rs * cols));
+  const ConvGeometry& pg = l.padded;
+  // Wide and padded: each image's gradient is summed in a padded plane set, then cropped.
+  const bool crop = l.wide && has_padding(g);
+  float* padded = crop ? runtime::workspace_of<float>(Slot::pad, size_t(channels * pg.h * pg.w))
+                       : nullptr;
   for (int64_t c0 = 0; c0 < g.c; c0 += channels) {
-    ConvGeometry block = g;
+    ConvGeometry block = l.padded;
     block.c = std::min(channels, g.c - c0);
     const SgemmProblem p{Trans::T, Trans::N, block.c * rs, cols, g.k, 1.0f, w + c0 * rs, crs,
                          dy, cols, 0.0f, dcol, cols, nullptr, BiasMode::none, false};
     runtime::sgemm_checked(p, threads);
-    for (int64_t i = 0; i < count; ++i)
-      ck.col2im(gx + (n0 + i) * image_size + c0 * g.h * g.w, dcol + i * g.pq(), cols, block);
+    for (int64_t i = 0; i < count; ++i) {
+      float* image = gx + (n0 + i) * image_size + c0 * g.h * g.w;
+      if (!l.wide) {
+        ck.col2im(image, dcol + i * l.width, cols, block);
+      } else if (!crop) {
+        ck.col2im_wide(image, dcol + i * l.width, cols, block);
+      } else {
+        ck.col2im_wide(padded, dcol + i * l.width, cols, block);
+        for (int64_t c = 0; c < block.c; ++c)
+          for (int64_t h = 0; h < g.h; ++h)
+            std::copy_n(padded + (c * pg.h + h + g.pad_h) * pg.w + g.pad_w, g.w,
+                        image + (c * g.h + h) * g.w);
+      }
+    }
   }
 }
 
 void backward_f32(float* gx, float* gw, float* gb, const float* gy, const float* x, const float* w,
                   const ConvGeometry& g, int threads) {
   const kernels::ConvKernels& ck = *runtime::kernel_table().conv;
-  const int64_t crs = g.crs(), pq = g.pq();
-  const Chunking chunks = chunking(g);
-  const int64_t groups = std::min(chunks.count, kWeightGradGroups);
+  const int64_t crs = g.crs();
+  const Layout l = layout(g);
+  const int64_t groups = std::min(l.chunks, kWeightGradGroups);
   // Partial weight gradients, one per group of consecutive chunks, shared by the team.
   float* partial = gw ? runtime::workspace_of<float>(Slot::shared, size_t(groups * g.k * crs)) : nullptr;
   const Split sp = split(groups, threads);
-  runtime::parallel_for(groups, sp.outer, [&](int64_t grp) {
-    const int64_t first = chunks.count * grp / groups, last = chunks.count * (grp + 1) / groups;
+  if (gw || gx) runtime::parallel_for(groups, sp.outer, [&](int64_t grp) {
+    const int64_t first = l.chunks * grp / groups, last = l.chunks * (grp + 1) / groups;
     for (int64_t ch = first; ch < last; ++ch) {
-      const int64_t n0 = ch * chunks.images, count = std::min(chunks.images, g.n - n0);
-      const int64_t cols = count * pq;
-      // dy of the chunk as one (K x cols) matrix: (images, K, PQ) -> (K, images, PQ).
-      const float* dy = gy + n0 * g.k * pq;
-      if (count > 1) {
+      const int64_t n0 = ch * l.images, count = std::min(l.images, g.n - n0);
+      const int64_t cols = count * l.width;
+      // dy of the chunk as one (K x cols) matrix: (images, K, PQ) -> (K, images, width).
+      const float* dy = gy + n0 * g.k * g.pq();
+      if (count > 1 || l.wide) {
         float* buf = runtime::workspace_of<float>(Slot::chunk, size_t(g.k * cols));
-        for (int64_t i = 0; i < count; ++i)
-          for (int64_t k = 0; k < g.k; ++k)
-            std::copy_n(gy + ((n0 + i) * g.k + k) * pq, pq, buf + k * cols + i * pq);
+        gather_grad_output(buf, gy, n0, count, g, l);
         dy = buf;
       }
       if (gw) {
         // partial (K x CRS) (+)= dy (K x cols) @ col^T (cols x CRS)
-        const float* col = im2col_chunk(ck, x, n0, count, g);
-        const SgemmProblem p{Trans::N, Trans::T, g.k, crs, cols, 1.0f, dy, cols, col, cols,
-                             ch == first ? 0.0f : 1.0f, partial + grp * g.k * crs, crs,
-                             nullptr, BiasMode::none, false};
-        runtime::sgemm_checked(p, sp.inner);
+        const float* col = im2col_chunk(ck, x, n0, count, g, l);
+        float* part = partial + grp * g.k * crs;
+        if (g.k <= kFewFilters) {
+          ck.row_dots(part, crs, dy, cols, g.k, col, cols, crs, cols, ch != first);
+        } else {
+          const SgemmProblem p{Trans::N, Trans::T, g.k, crs, cols, 1.0f, dy, cols, col, cols,
+                               ch == first ? 0.0f : 1.0f, part, crs, nullptr, BiasMode::none,
+                               false};
+          runtime::sgemm_checked(p, sp.inner);
+        }
       }
-      if (gx) input_grad_chunk(ck, gx, w, dy, n0, count, g, sp.inner);
+      if (gx) input_grad_chunk(ck, gx, w, dy, n0, count, g, l, sp.inner);
     }
   });
   if (gw) {  // gw = partial_0 + partial_1 + ... in that order, element by element
@@ -179,7 +281,7 @@ void backward_f32(float* gx, float* gw, float* gb, const float* gy, const float*
   if (gb) {  // gb[k] = sum over images (in order) of the sum of row k of dy_n
     // The shared slot is free again: the partial weight gradients are summed by now.
     float* sums = runtime::workspace_of<float>(Slot::shared, size_t(g.n * g.k));
-    ck.row_sums(sums, gy, g.n * g.k, pq);
+    ck.row_sums(sums, gy, g.n * g.k, g.pq());
     for (int64_t k = 0; k < g.k; ++k) {
       float acc = 0.0f;
       for (int64_t n = 0; n < g.n; ++n) acc += sums[n * g.k + k];

@@ -43,7 +43,7 @@ const Table* float_kernels(const Table* KernelTable::*family) {
 // Named scratch buffers, one set per calling thread, 64-byte aligned, grown on demand and reused
 // across calls, so hot loops never allocate. A kernel that needs two buffers at once takes two
 // different slots; buffers shared by a parallel region come from the calling thread's `shared`.
-enum class Slot : int { gemm = 0, col = 1, col_grad = 2, chunk = 3, shared = 4, count = 5 };
+enum class Slot : int { gemm = 0, col = 1, col_grad = 2, chunk = 3, shared = 4, pad = 5, count = 6 };
 void* workspace(Slot slot, size_t bytes);
 template <typename T>
 T* workspace_of(Slot slot, size_t count) {

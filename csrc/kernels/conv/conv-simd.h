@@ -97,6 +97,33 @@ void col2im(float* image, const float* col, int64_t ld, const ConvGeometry& g) {
       }
 }
 
+// The run of tap (r, s) in a plane of the wide layout: it starts at r * dil_h * W + s * dil_w and
+// covers output rows 0 .. P-1 at full width, up to the last real output column.
+inline int64_t wide_run(const ConvGeometry& g) { return (g.p - 1) * g.w + g.q; }
+
+template <class V>
+void im2col_wide(float* col, int64_t ld, const float* image, const ConvGeometry& g) {
+  const int64_t run = wide_run(g), width = g.p * g.w;
+  for (int64_t c = 0; c < g.c; ++c)
+    for (int64_t r = 0; r < g.r; ++r)
+      for (int64_t s = 0; s < g.s; ++s) {
+        float* row = col + ((c * g.r + r) * g.s + s) * ld;
+        copy_row<V>(row, image + (c * g.h + r * g.dil_h) * g.w + s * g.dil_w, run);
+        std::fill(row + run, row + width, 0.0f);
+      }
+}
+
+template <class V>
+void col2im_wide(float* image, const float* col, int64_t ld, const ConvGeometry& g) {
+  std::memset(image, 0, sizeof(float) * size_t(g.c * g.h * g.w));
+  const int64_t run = wide_run(g);
+  for (int64_t c = 0; c < g.c; ++c)
+    for (int64_t r = 0; r < g.r; ++r)
+      for (int64_t s = 0; s < g.s; ++s)
+        add_window<V>(image + (c * g.h + r * g.dil_h) * g.w + s * g.dil_w,
+                      col + ((c * g.r + r) * g.s + s) * ld, 0, run);
+}
+
 template <class V>
 void row_sums(float* out, const float* x, int64_t rows, int64_t cols) {
   for (int64_t i = 0; i < rows; ++i) {
@@ -111,9 +138,74 @@ void accumulate(float* y, const float* x, int64_t n) {
   for_vectors<V>(0, n, [&](int64_t i, int c) { store<V>(y + i, V::add(load<V>(y + i, c), load<V>(x + i, c)), c); });
 }
 
+// The MT x NT dot products of rows a[0..MT) with rows b[0..NT): per step, NT vectors of b stay in
+// registers while each row of a streams past them (MT * NT accumulators + NT + 1 registers).
+template <class V, int MT, int NT>
+void row_dots_tile(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb,
+                   int64_t len, bool accumulate) {
+  using R = typename V::R;
+  R acc[MT][NT];
+  for (int i = 0; i < MT; ++i)
+    for (int j = 0; j < NT; ++j) acc[i][j] = V::zero();
+  // A plain loop, not for_vectors: the accumulators must stay in registers.
+  const auto step = [&](int64_t p, int count) __attribute__((always_inline)) {
+    R bv[NT];
+    for (int j = 0; j < NT; ++j) bv[j] = load<V>(b + j * ldb + p, count);
+    for (int i = 0; i < MT; ++i) {
+      const R av = load<V>(a + i * lda + p, count);
+      for (int j = 0; j < NT; ++j) acc[i][j] = V::fmadd(av, bv[j], acc[i][j]);
+    }
+  };
+  int64_t p = 0;
+  for (; p + V::kWidth <= len; p += V::kWidth) step(p, V::kWidth);
+  if (p < len) step(p, int(len - p));
+  for (int i = 0; i < MT; ++i)
+    for (int j = 0; j < NT; ++j) {
+      const float sum = V::reduce_add(acc[i][j]);
+      c[i * ldc + j] = accumulate ? c[i * ldc + j] + sum : sum;
+    }
+}
+
+// Tile sizes for the edges: MT in 1..8 rows of a, NT in 1..3 rows of b.
+template <class V, int MT>
+void row_dots_edge(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb,
+                   int nt, int64_t len, bool accumulate) {
+  switch (nt) {
+    case 3: return row_dots_tile<V, MT, 3>(c, ldc, a, lda, b, ldb, len, accumulate);
+    case 2: return row_dots_tile<V, MT, 2>(c, ldc, a, lda, b, ldb, len, accumulate);
+    default: return row_dots_tile<V, MT, 1>(c, ldc, a, lda, b, ldb, len, accumulate);
+  }
+}
+
+template <class V>
+void row_dots(float* c, int64_t ldc, const float* a, int64_t lda, int64_t m, const float* b,
+              int64_t ldb, int64_t n, int64_t len, bool accumulate) {
+  constexpr int64_t kMT = 8, kNT = 3;
+  for (int64_t j = 0; j < n; j += kNT) {  // a few rows of b at a time, all of a past them
+    const int nt = int(std::min(kNT, n - j));
+    for (int64_t i = 0; i < m; i += kMT) {
+      float* ct = c + i * ldc + j;
+      const float* at = a + i * lda;
+      const float* bt = b + j * ldb;
+      switch (std::min(kMT, m - i)) {
+        case 8: row_dots_edge<V, 8>(ct, ldc, at, lda, bt, ldb, nt, len, accumulate); break;
+        case 7: row_dots_edge<V, 7>(ct, ldc, at, lda, bt, ldb, nt, len, accumulate); break;
+        case 6: row_dots_edge<V, 6>(ct, ldc, at, lda, bt, ldb, nt, len, accumulate); break;
+        case 5: row_dots_edge<V, 5>(ct, ldc, at, lda, bt, ldb, nt, len, accumulate); break;
+        case 4: row_dots_edge<V, 4>(ct, ldc, at, lda, bt, ldb, nt, len, accumulate); break;
+        case 3: row_dots_edge<V, 3>(ct, ldc, at, lda, bt, ldb, nt, len, accumulate); break;
+        case 2: row_dots_edge<V, 2>(ct, ldc, at, lda, bt, ldb, nt, len, accumulate); break;
+        default: row_dots_edge<V, 1>(ct, ldc, at, lda, bt, ldb, nt, len, accumulate); break;
+      }
+    }
+  }
+}
+
 template <class V>
 const ConvKernels& conv_table() {
-  static const ConvKernels table = {&im2col<V>, &col2im<V>, &row_sums<V>, &accumulate<V>};
+  static const ConvKernels table = {&im2col<V>,   &col2im<V>,     &im2col_wide<V>,
+                                    &col2im_wide<V>, &row_sums<V>, &accumulate<V>,
+                                    &row_dots<V>};
   return table;
 }
 

@@ -28,10 +28,24 @@ struct ConvKernels {
   // image (C, H, W) <- sum of col over the taps that read each pixel (the adjoint of im2col),
   // overwriting image. Summation order is fixed, so results never depend on threads.
   void (*col2im)(float* image, const float* col, int64_t ld, const ConvGeometry& g);
+  // The same pair for stride-1 convolutions in the wide layout: g describes an image already
+  // padded (g.h, g.w the padded sizes, no padding left), and each image gives P * W columns, its
+  // output rows computed at the full width W of which the last W - Q are junk. Every col row is
+  // then one contiguous run of the image (copied whole, not in rows of Q), junk columns past the
+  // run read 0. col2im_wide sums the runs back (junk columns must hold 0 by then).
+  void (*im2col_wide)(float* col, int64_t ld, const float* image, const ConvGeometry& g);
+  void (*col2im_wide)(float* image, const float* col, int64_t ld, const ConvGeometry& g);
   // out[i] = sum of row i of x (rows x cols), in a fixed order.
   void (*row_sums)(float* out, const float* x, int64_t rows, int64_t cols);
   // y += x over n floats.
   void (*accumulate)(float* y, const float* x, int64_t n);
+  // c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + sum_p a[i * lda + p] * b[j * ldb + p]
+  // for i < m, j < n, p < len: a GEMM whose operands both run along the reduction, read in place.
+  // For small outputs (the weight gradient of a layer with few filters) over long rows, where a
+  // packed GEMM would spend more time packing than multiplying. Sums are lane-wise partial sums
+  // then a fixed-order reduction.
+  void (*row_dots)(float* c, int64_t ldc, const float* a, int64_t lda, int64_t m, const float* b,
+                   int64_t ldb, int64_t n, int64_t len, bool accumulate);
 };
 
 namespace avx2 { const ConvKernels& conv_kernels(); }
