@@ -26,6 +26,21 @@ def _size(size) -> tuple:
     return shape
 
 
+def _shape_of(t, who: str) -> tuple:
+    if not isinstance(t, (Tensor, np.ndarray)):
+        raise TypeError(f"{who}: expected a Tensor, got {type(t).__name__}")
+    return t.shape
+
+
+def _generator(generator, who: str) -> np.random.Generator:
+    if generator is None:
+        return default_generator()
+    if not isinstance(generator, np.random.Generator):
+        raise TypeError(f"{who}: generator must be a numpy.random.Generator, got "
+                        f"{type(generator).__name__}")
+    return generator
+
+
 def _new(array: np.ndarray, requires_grad: bool) -> Tensor:
     t = Tensor._wrap(array)
     if requires_grad:
@@ -53,15 +68,15 @@ def full(size, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
 
 
 def zeros_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
-    return _new(np.zeros(t.shape, dtype or t.dtype), requires_grad)
+    return _new(np.zeros(_shape_of(t, "zeros_like"), dtype or t.dtype), requires_grad)
 
 
 def ones_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
-    return _new(np.ones(t.shape, dtype or t.dtype), requires_grad)
+    return _new(np.ones(_shape_of(t, "ones_like"), dtype or t.dtype), requires_grad)
 
 
 def full_like(t: Tensor, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
-    return _new(np.full(t.shape, fill_value, dtype or t.dtype), requires_grad)
+    return _new(np.full(_shape_of(t, "full_like"), fill_value, dtype or t.dtype), requires_grad)
 
 
 def eye(n: int, m: int | None = None, dtype=np.float32, requires_grad: bool = False) -> Tensor:
@@ -80,13 +95,13 @@ def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False) -> 
 
 def randn(*size, dtype=np.float32, generator=None, requires_grad: bool = False) -> Tensor:
     """Standard normal draws."""
-    g = generator or default_generator()
+    g = _generator(generator, "randn")
     return _new(g.standard_normal(_size(size), dtype=np.dtype(dtype).type), requires_grad)
 
 
 def rand(*size, dtype=np.float32, generator=None, requires_grad: bool = False) -> Tensor:
     """Uniform draws in [0, 1)."""
-    g = generator or default_generator()
+    g = _generator(generator, "rand")
     return _new(g.random(_size(size), dtype=np.dtype(dtype).type), requires_grad)
 
 
@@ -95,11 +110,11 @@ def randint(low: int, high: int | None = None, size=(), dtype=np.int64,
     """Integers in [low, high) (or [0, low) when ``high`` is omitted)."""
     if high is None:
         low, high = 0, low
-    g = generator or default_generator()
+    g = _generator(generator, "randint")
     return Tensor._wrap(g.integers(low, high, _size((size,)), dtype=dtype))
 
 
 def randperm(n: int, generator=None) -> Tensor:
     """A random permutation of 0..n-1 (int64)."""
-    g = generator or default_generator()
+    g = _generator(generator, "randperm")
     return Tensor._wrap(g.permutation(n).astype(np.int64, copy=False))

@@ -205,3 +205,269 @@ def knn_search(queries, refs, k, metric="l2"):
     """
     queries = _c(queries)
     return _core.knn_search(queries, _c(refs, queries.dtype), int(k), metric)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sequence models: LSTM and vanilla RNN layers over a whole sequence, embedding lookup and
+# adaptive max pooling over time.
+#
+# INTERIM IMPLEMENTATION. The functions below are written in numpy plus nnx's GEMM
+# (``nnx.linalg.gemm``) until fused ``_core`` kernels replace their bodies; the signatures and
+# the contracts in the docstrings are what those kernels must keep. Every function accepts
+# float32 or float64 (the dtype of ``x``, resp. ``weight``, decides; other float arrays are
+# converted) and returns new C-contiguous arrays. Arguments are trusted: shapes, dtypes and
+# index ranges are checked by the callers in ``nnx.nn`` (``functional_rnn``).
+#
+# Layout: time-major. x is (T, B, I) with T >= 1 time steps, B >= 0 sequences, I input
+# features; hidden and cell states are (B, H). Weights have PyTorch's shapes and gate order, so
+# that state dicts interoperate: LSTM w_ih (4H, I), w_hh (4H, H), b_ih and b_hh (4H,), the four
+# row blocks of H being the gates i (input), f (forget), g (cell candidate), o (output);
+# RNN w_ih (H, I), w_hh (H, H), b_ih and b_hh (H,). Either bias may be None (no bias).
+
+from nnx import _memory  # noqa: E402
+from nnx.linalg import gemm as _gemm  # noqa: E402
+
+RNN_NONLINEARITIES = ("tanh", "relu")
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    # Two branches so that exp never overflows (the formula of the sigmoid kernel).
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
+
+
+def _input_projection(x, w_ih, b_ih, b_hh) -> np.ndarray:
+    """x (T, B, I) @ w_ih^T + b_ih + b_hh for all time steps in one GEMM: (T, B, G)."""
+    t, b, i = x.shape
+    dtype = x.dtype
+    bias = None
+    for v in (b_ih, b_hh):
+        if v is not None:
+            bias = _c(v, dtype) if bias is None else bias + _c(v, dtype)
+    out = _gemm(x.reshape(t * b, i), w_ih, trans_b=True, bias=bias,
+                bias_axis=None if bias is None else 1)
+    return out.reshape(t, b, w_ih.shape[0])
+
+
+def _previous_states(h0: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(T * B, H): the hidden state entering each step, h0 then y[0], ..., y[T - 2]."""
+    t, b, h = y.shape
+    prev = _memory.empty((t, b, h), y.dtype)
+    prev[0] = h0
+    prev[1:] = y[:-1]
+    return prev.reshape(t * b, h)
+
+
+def _weight_grads(dz: np.ndarray, x: np.ndarray, h0: np.ndarray, y: np.ndarray):
+    """(grad_w_ih, grad_w_hh, grad_b) from the pre-activation gradients dz (T, B, G) as three
+    whole-sequence reductions: dz^T x, dz^T h_prev and the column sums of dz."""
+    t, b, g = dz.shape
+    dz2 = dz.reshape(t * b, g)
+    grad_w_ih = _gemm(dz2, x.reshape(t * b, x.shape[2]), trans_a=True)
+    grad_w_hh = _gemm(dz2, _previous_states(h0, y), trans_a=True)
+    return grad_w_ih, grad_w_hh, dz2.sum(axis=0)
+
+
+def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0):
+    """One LSTM layer over a whole sequence: ``(y, h_n, c_n, saved)``.
+
+    Inputs: x (T, B, I); w_ih (4H, I); w_hh (4H, H); b_ih, b_hh (4H,) or None; h0, c0 (B, H).
+    For t = 1..T, with gate order i, f, g, o in the rows of the weights:
+
+        z_t = x_t w_ih^T + b_ih + h_{t-1} w_hh^T + b_hh              (B, 4H)
+        i = sigmoid(z_t[:, 0:H])     f = sigmoid(z_t[:, H:2H])
+        g = tanh(z_t[:, 2H:3H])      o = sigmoid(z_t[:, 3H:4H])
+        c_t = f * c_{t-1} + i * g    h_t = o * tanh(c_t)
+
+    Outputs: y (T, B, H) with y[t - 1] = h_t; h_n = h_T and c_n = c_T (B, H), separate arrays
+    (not views of y). ``saved`` is what ``lstm_backward`` needs besides the inputs and y, a
+    tuple ``(gates, cells)``: gates (T, B, 4H) the activated gates [i f g o] of every step,
+    cells (T, B, H) the cell states c_1..c_T. Structure of the computation: one GEMM for the
+    input projections of all steps, then per step one recurrent GEMM and the gate update.
+    """
+    x = _c(x)
+    dtype = x.dtype
+    w_ih, w_hh = _c(w_ih, dtype), _c(w_hh, dtype)
+    t_len, batch, _ = x.shape
+    hid = w_hh.shape[1]
+    gates = _input_projection(x, w_ih, b_ih, b_hh)
+    y = _memory.empty((t_len, batch, hid), dtype)
+    cells = _memory.empty((t_len, batch, hid), dtype)
+    h_prev, c_prev = _c(h0, dtype), _c(c0, dtype)
+    for t in range(t_len):
+        z = gates[t]
+        _gemm(h_prev, w_hh, z, beta=1.0, trans_b=True)
+        z[:, :2 * hid] = _sigmoid(z[:, :2 * hid])
+        z[:, 2 * hid:3 * hid] = np.tanh(z[:, 2 * hid:3 * hid])
+        z[:, 3 * hid:] = _sigmoid(z[:, 3 * hid:])
+        i, f, g, o = (z[:, k * hid:(k + 1) * hid] for k in range(4))
+        np.multiply(f, c_prev, out=cells[t])
+        cells[t] += i * g
+        np.multiply(o, np.tanh(cells[t]), out=y[t])
+        h_prev, c_prev = y[t], cells[t]
+    return y, y[-1].copy(), cells[-1].copy(), (gates, cells)
+
+
+def lstm_backward(grad_y, grad_hn, grad_cn, x, w_ih, w_hh, h0, c0, y, saved,
+                  needs=(True, True, True)):
+    """Backpropagation through time of ``lstm_forward``:
+    ``(grad_x, grad_w_ih, grad_w_hh, grad_b, grad_h0, grad_c0)``.
+
+    grad_y (T, B, H) is the gradient of y; grad_hn and grad_cn (B, H) those of h_n and c_n, or
+    None for zero. x, w_ih, w_hh, h0, c0 are the forward's inputs, y and ``saved`` its outputs.
+    grad_b (4H,) is the gradient of b_ih and equally of b_hh (they enter only as a sum).
+    ``needs`` = (input, weights, states) flags: grad_x; grad_w_ih, grad_w_hh and grad_b; grad_h0
+    and grad_c0 come back as None when their flag is false. Structure: one backward step per
+    time step from T down to 1 (gate gradients, then one GEMM dz_t w_hh for the gradient
+    reaching h_{t-1}), then the weight gradients as whole-sequence GEMMs over all T * B rows
+    after the loop, and grad_x = dz w_ih as one GEMM. With dh = grad_y[t] + (gradient from step
+    t + 1) and dc likewise:
+
+        dc += dh * o * (1 - tanh(c_t)^2)
+        dz_i = dc * g * i (1 - i)      dz_f = dc * c_{t-1} * f (1 - f)
+        dz_g = dc * i * (1 - g^2)      dz_o = dh * tanh(c_t) * o (1 - o)
+        gradient to c_{t-1}: dc * f    gradient to h_{t-1}: dz_t w_hh
+    """
+    x = _c(x)
+    dtype = x.dtype
+    gates, cells = (_c(a, dtype) for a in saved)
+    w_ih, w_hh, y = _c(w_ih, dtype), _c(w_hh, dtype), _c(y, dtype)
+    grad_y, h0, c0 = _c(grad_y, dtype), _c(h0, dtype), _c(c0, dtype)
+    t_len, batch, hid = y.shape
+    dh = np.zeros((batch, hid), dtype) if grad_hn is None else np.array(grad_hn, dtype)
+    dc = np.zeros((batch, hid), dtype) if grad_cn is None else np.array(grad_cn, dtype)
+    dz = _memory.empty((t_len, batch, 4 * hid), dtype)
+    for t in range(t_len - 1, -1, -1):
+        i, f, g, o = (gates[t, :, k * hid:(k + 1) * hid] for k in range(4))
+        c_prev = cells[t - 1] if t else c0
+        tc = np.tanh(cells[t])
+        dh += grad_y[t]
+        dc += dh * o * (1 - tc * tc)
+        d = dz[t]
+        d[:, :hid] = dc * g * i * (1 - i)
+        d[:, hid:2 * hid] = dc * c_prev * f * (1 - f)
+        d[:, 2 * hid:3 * hid] = dc * i * (1 - g * g)
+        d[:, 3 * hid:] = dh * tc * o * (1 - o)
+        dc *= f
+        dh = _gemm(d, w_hh)
+    need_x, need_w, need_states = needs
+    grad_x = _gemm(dz.reshape(t_len * batch, 4 * hid), w_ih).reshape(x.shape) if need_x else None
+    grad_w_ih = grad_w_hh = grad_b = None
+    if need_w:
+        grad_w_ih, grad_w_hh, grad_b = _weight_grads(dz, x, h0, y)
+    if not need_states:
+        dh = dc = None
+    return grad_x, grad_w_ih, grad_w_hh, grad_b, dh, dc
+
+
+def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity="tanh"):
+    """One Elman RNN layer over a whole sequence: ``(y, h_n, saved)``.
+
+    Inputs: x (T, B, I); w_ih (H, I); w_hh (H, H); b_ih, b_hh (H,) or None; h0 (B, H);
+    nonlinearity "tanh" or "relu". For t = 1..T:
+
+        h_t = act(x_t w_ih^T + b_ih + h_{t-1} w_hh^T + b_hh)
+
+    Outputs: y (T, B, H) with y[t - 1] = h_t; h_n = h_T (B, H), a separate array. ``saved`` is
+    an empty tuple: backward needs only y (tanh' = 1 - h^2, relu' = [h > 0]); it is part of the
+    signature so that a fused kernel may keep more. Structure: one GEMM for the input
+    projections of all steps, then per step one recurrent GEMM and the activation.
+    """
+    x = _c(x)
+    dtype = x.dtype
+    w_ih, w_hh = _c(w_ih, dtype), _c(w_hh, dtype)
+    y = _input_projection(x, w_ih, b_ih, b_hh)  # activated in place, step by step
+    h_prev = _c(h0, dtype)
+    for t in range(x.shape[0]):
+        z = y[t]
+        _gemm(h_prev, w_hh, z, beta=1.0, trans_b=True)
+        if nonlinearity == "tanh":
+            np.tanh(z, out=z)
+        else:
+            np.maximum(z, 0, out=z)
+        h_prev = z
+    return y, y[-1].copy(), ()
+
+
+def rnn_backward(grad_y, grad_hn, x, w_ih, w_hh, h0, y, saved, nonlinearity="tanh",
+                 needs=(True, True, True)):
+    """Backpropagation through time of ``rnn_forward``:
+    ``(grad_x, grad_w_ih, grad_w_hh, grad_b, grad_h0)``.
+
+    grad_y (T, B, H); grad_hn (B, H) or None for zero; x, w_ih, w_hh, h0 the forward's inputs,
+    y and ``saved`` its outputs. grad_b (H,) is the gradient of b_ih and equally of b_hh.
+    ``needs`` = (input, weights, states) as for ``lstm_backward``. Per step from T down to 1:
+    dz_t = (grad_y[t] + dz_{t+1} w_hh) * act'(h_t), with relu'(h) = 1 where h > 0, else 0;
+    then the weight gradients as whole-sequence GEMMs after the loop, and grad_x = dz w_ih.
+    """
+    x = _c(x)
+    dtype = x.dtype
+    w_ih, w_hh, y = _c(w_ih, dtype), _c(w_hh, dtype), _c(y, dtype)
+    grad_y, h0 = _c(grad_y, dtype), _c(h0, dtype)
+    t_len, batch, hid = y.shape
+    dh = np.zeros((batch, hid), dtype) if grad_hn is None else np.array(grad_hn, dtype)
+    dz = _memory.empty((t_len, batch, hid), dtype)
+    for t in range(t_len - 1, -1, -1):
+        dh += grad_y[t]
+        h = y[t]
+        if nonlinearity == "tanh":
+            np.multiply(dh, 1 - h * h, out=dz[t])
+        else:
+            np.multiply(dh, h > 0, out=dz[t])
+        dh = _gemm(dz[t], w_hh)
+    need_x, need_w, need_states = needs
+    grad_x = _gemm(dz.reshape(t_len * batch, hid), w_ih).reshape(x.shape) if need_x else None
+    grad_w_ih = grad_w_hh = grad_b = None
+    if need_w:
+        grad_w_ih, grad_w_hh, grad_b = _weight_grads(dz, x, h0, y)
+    return grad_x, grad_w_ih, grad_w_hh, grad_b, dh if need_states else None
+
+
+def embedding_forward(weight, indices):
+    """Rows of ``weight`` (V, D) at int64 ``indices`` of any shape S: (*S, D). Indices lie in
+    [0, V)."""
+    return np.take(_c(weight), _c(indices, np.int64), axis=0)
+
+
+def embedding_backward(grad_y, indices, num_embeddings, padding_idx=None):
+    """The gradient of ``embedding_forward`` with respect to the weight: (V, D) zeros plus,
+    for every position p of ``indices``, the row grad_y[p] added to row indices[p] (a
+    scatter-add: a repeated index receives the sum of its rows). Deterministic: each row's
+    contributions are summed in increasing position order (row-major over ``indices``), so the
+    result is bitwise reproducible, whatever the number of threads. Row ``padding_idx`` (an int
+    in [0, V), or None) is left at zero."""
+    grad_y = _c(grad_y)
+    dim = grad_y.shape[-1]
+    grad_w = _memory.zeros((num_embeddings, dim), grad_y.dtype)
+    np.add.at(grad_w, _c(indices, np.int64).reshape(-1), grad_y.reshape(-1, dim))
+    if padding_idx is not None:
+        grad_w[padding_idx] = 0
+    return grad_w
+
+
+def adaptive_max_pool1d_forward(x, output_size):
+    """Max pooling of x (N, C, L) to (N, C, P), P = ``output_size`` >= 1, L >= 1: output cell j
+    takes the maximum over positions floor(j L / P) to ceil((j + 1) L / P) - 1, the windows of
+    ``adaptive_avg_pool2d``. Returns (y, indices): indices (N, C, P) int64, the position along L
+    of each maximum, the first one on ties. P = 1 is max-over-time pooling."""
+    x = _c(x)
+    n, c, length = x.shape
+    y = _memory.empty((n, c, output_size), x.dtype)
+    indices = np.empty((n, c, output_size), np.int64)
+    for j in range(output_size):
+        lo, hi = (j * length) // output_size, -((-(j + 1) * length) // output_size)
+        arg = np.argmax(x[:, :, lo:hi], axis=2)
+        indices[:, :, j] = arg + lo
+        y[:, :, j] = np.take_along_axis(x[:, :, lo:hi], arg[:, :, None], axis=2)[:, :, 0]
+    return y, indices
+
+
+def adaptive_max_pool1d_backward(grad_y, indices, x_shape):
+    """(N, C, L) zeros with grad_y added at the positions in ``indices`` (overlapping windows
+    that pick the same position add up)."""
+    n, c, length = x_shape
+    p = grad_y.shape[2]
+    grad_x = _core.max_pool2d_backward(_c(grad_y).reshape(n, c, 1, p),
+                                       _c(indices, np.int64).reshape(n, c, 1, p),
+                                       (n, c, 1, length))
+    return grad_x.reshape(n, c, length)

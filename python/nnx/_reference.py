@@ -414,3 +414,172 @@ def knn_search(queries, refs, k, metric="l2"):
         raise ValueError(f"unknown metric {metric!r}")
     order = np.argsort(dist, axis=1, kind="stable")[:, :k]
     return order.astype(np.int64), np.take_along_axis(dist, order, axis=1).astype(queries.dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sequence models, written step by step from the textbook equations in float64. Unlike the
+# kernels, the LSTM/RNN references return no saved buffers: backward takes the forward's
+# inputs (biases included) and runs the forward again, keeping every step's values, then
+# accumulates the weight gradients step by step while going back in time. Layout (T, B, I),
+# PyTorch's weight shapes and gate order i, f, g, o (see nnx._kernels).
+
+def _sig(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def _lstm_steps(x, w_ih, w_hh, b_ih, b_hh, h0, c0):
+    hid = w_hh.shape[1]
+    zero = np.zeros(4 * hid)
+    b = (zero if b_ih is None else b_ih.astype(np.float64)) + \
+        (zero if b_hh is None else b_hh.astype(np.float64))
+    w_x = [w.astype(np.float64) for w in np.split(w_ih, 4)]   # W_ii, W_if, W_ig, W_io
+    w_h = [w.astype(np.float64) for w in np.split(w_hh, 4)]   # W_hi, W_hf, W_hg, W_ho
+    bs = np.split(b, 4)
+    h, c = h0.astype(np.float64), c0.astype(np.float64)
+    steps = []
+    for x_t in x.astype(np.float64):
+        i = _sig(x_t @ w_x[0].T + h @ w_h[0].T + bs[0])
+        f = _sig(x_t @ w_x[1].T + h @ w_h[1].T + bs[1])
+        g = np.tanh(x_t @ w_x[2].T + h @ w_h[2].T + bs[2])
+        o = _sig(x_t @ w_x[3].T + h @ w_h[3].T + bs[3])
+        c_new = f * c + i * g
+        h_new = o * np.tanh(c_new)
+        steps.append(dict(x=x_t, h_prev=h, c_prev=c, i=i, f=f, g=g, o=o, c=c_new, h=h_new))
+        h, c = h_new, c_new
+    return steps
+
+
+def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0):
+    """(y, h_n, c_n) of one LSTM layer: i = s(W_ii x + b_ii + W_hi h + b_hi), likewise f and o
+    with sigmoids s, g with tanh; c' = f c + i g; h' = o tanh(c')."""
+    steps = _lstm_steps(x, w_ih, w_hh, b_ih, b_hh, h0, c0)
+    y = np.stack([s["h"] for s in steps])
+    return y.astype(x.dtype), steps[-1]["h"].astype(x.dtype), steps[-1]["c"].astype(x.dtype)
+
+
+def lstm_backward(grad_y, grad_hn, grad_cn, x, w_ih, w_hh, b_ih, b_hh, h0, c0):
+    """(grad_x, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh, grad_h0, grad_c0) of lstm_forward
+    for the output gradients grad_y (T, B, H), grad_hn and grad_cn (B, H) (None: zero)."""
+    steps = _lstm_steps(x, w_ih, w_hh, b_ih, b_hh, h0, c0)
+    hid = w_hh.shape[1]
+    w_x = np.split(w_ih.astype(np.float64), 4)
+    w_h = np.split(w_hh.astype(np.float64), 4)
+    gw_x = [np.zeros_like(w) for w in w_x]
+    gw_h = [np.zeros_like(w) for w in w_h]
+    gb = [np.zeros(hid) for _ in range(4)]
+    gx = np.zeros(x.shape)
+    dh_next = np.zeros(h0.shape) if grad_hn is None else grad_hn.astype(np.float64)
+    dc_next = np.zeros(c0.shape) if grad_cn is None else grad_cn.astype(np.float64)
+    for t in reversed(range(len(steps))):
+        s = steps[t]
+        dh = grad_y[t] + dh_next
+        tanh_c = np.tanh(s["c"])
+        do = dh * tanh_c
+        dc = dc_next + dh * s["o"] * (1 - tanh_c**2)
+        di, df, dg = dc * s["g"], dc * s["c_prev"], dc * s["i"]
+        # Through the nonlinearities to the pre-activations a_i, a_f, a_g, a_o.
+        da = [di * s["i"] * (1 - s["i"]), df * s["f"] * (1 - s["f"]),
+              dg * (1 - s["g"]**2), do * s["o"] * (1 - s["o"])]
+        dh_next = np.zeros(h0.shape)
+        gx_t = np.zeros(x.shape[1:])
+        for k in range(4):
+            gw_x[k] += da[k].T @ s["x"]
+            gw_h[k] += da[k].T @ s["h_prev"]
+            gb[k] += da[k].sum(axis=0)
+            gx_t += da[k] @ w_x[k]
+            dh_next += da[k] @ w_h[k]
+        gx[t] = gx_t
+        dc_next = dc * s["f"]
+    dt = x.dtype
+    b = np.concatenate(gb).astype(dt)
+    return (gx.astype(dt), np.concatenate(gw_x).astype(dt), np.concatenate(gw_h).astype(dt),
+            None if b_ih is None else b, None if b_hh is None else b.copy(),
+            dh_next.astype(dt), dc_next.astype(dt))
+
+
+def _rnn_steps(x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity):
+    hid = w_hh.shape[1]
+    b = (np.zeros(hid) if b_ih is None else b_ih.astype(np.float64)) + \
+        (np.zeros(hid) if b_hh is None else b_hh.astype(np.float64))
+    h = h0.astype(np.float64)
+    steps = []
+    for x_t in x.astype(np.float64):
+        a = x_t @ w_ih.astype(np.float64).T + h @ w_hh.astype(np.float64).T + b
+        h_new = np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)
+        steps.append(dict(x=x_t, h_prev=h, a=a, h=h_new))
+        h = h_new
+    return steps
+
+
+def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity="tanh"):
+    """(y, h_n) of one Elman RNN layer: h' = act(W_ih x + b_ih + W_hh h + b_hh)."""
+    steps = _rnn_steps(x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity)
+    y = np.stack([s["h"] for s in steps])
+    return y.astype(x.dtype), steps[-1]["h"].astype(x.dtype)
+
+
+def rnn_backward(grad_y, grad_hn, x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity="tanh"):
+    """(grad_x, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh, grad_h0) of rnn_forward; relu's
+    derivative is taken as 0 where its argument is <= 0."""
+    steps = _rnn_steps(x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity)
+    w_ih64, w_hh64 = w_ih.astype(np.float64), w_hh.astype(np.float64)
+    gw_ih, gw_hh = np.zeros_like(w_ih64), np.zeros_like(w_hh64)
+    gb = np.zeros(w_hh.shape[0])
+    gx = np.zeros(x.shape)
+    dh_next = np.zeros(h0.shape) if grad_hn is None else grad_hn.astype(np.float64)
+    for t in reversed(range(len(steps))):
+        s = steps[t]
+        dh = grad_y[t] + dh_next
+        da = dh * (1 - s["h"]**2) if nonlinearity == "tanh" else dh * (s["a"] > 0)
+        gw_ih += da.T @ s["x"]
+        gw_hh += da.T @ s["h_prev"]
+        gb += da.sum(axis=0)
+        gx[t] = da @ w_ih64
+        dh_next = da @ w_hh64
+    dt = x.dtype
+    b = gb.astype(dt)
+    return (gx.astype(dt), gw_ih.astype(dt), gw_hh.astype(dt), None if b_ih is None else b,
+            None if b_hh is None else b.copy(), dh_next.astype(dt))
+
+
+def embedding_forward(weight, indices):
+    """out[p] = weight[indices[p]] for every position p of indices."""
+    out = np.empty(indices.shape + weight.shape[1:], weight.dtype)
+    for p in np.ndindex(indices.shape):
+        out[p] = weight[indices[p]]
+    return out
+
+
+def embedding_backward(grad_y, indices, num_embeddings, padding_idx=None):
+    """grad_w[v] = sum of grad_y[p] over the positions p with indices[p] == v (in float64);
+    zero for v == padding_idx."""
+    grad_w = np.zeros((num_embeddings, grad_y.shape[-1]))
+    for p in np.ndindex(indices.shape):
+        if indices[p] != padding_idx:
+            grad_w[indices[p]] += grad_y[p]
+    return grad_w.astype(grad_y.dtype)
+
+
+def adaptive_max_pool1d_forward(x, output_size):
+    """(y, indices): output cell j is the maximum over positions floor(j L / P) to
+    ceil((j + 1) L / P) - 1 (first position on ties) of x (N, C, L)."""
+    n, c, length = x.shape
+    y = np.empty((n, c, output_size), x.dtype)
+    idx = np.empty((n, c, output_size), np.int64)
+    for a in range(n):
+        for b in range(c):
+            for j in range(output_size):
+                lo, hi = (j * length) // output_size, -((-(j + 1) * length) // output_size)
+                best = lo
+                for k in range(lo + 1, hi):
+                    if x[a, b, k] > x[a, b, best]:
+                        best = k
+                y[a, b, j], idx[a, b, j] = x[a, b, best], best
+    return y, idx
+
+
+def adaptive_max_pool1d_backward(grad_y, indices, x_shape):
+    grad_x = np.zeros(x_shape)
+    for p in np.ndindex(indices.shape):
+        grad_x[p[0], p[1], indices[p]] += grad_y[p]
+    return grad_x.astype(grad_y.dtype)

@@ -446,6 +446,8 @@ class Tensor(InPlaceMixin):
     view = reshape
 
     def view_as(self, other):
+        if not isinstance(other, (Tensor, np.ndarray)):
+            raise TypeError(f"view_as: expected a Tensor, got {type(other).__name__}")
         return _shape_ops.reshape(self, other.shape)
 
     def transpose(self, dim0: int, dim1: int):

@@ -1,6 +1,7 @@
 """Activations, softmax, linear, losses and dropout as functions (like ``torch.nn.functional``);
 convolution and pooling (``functional_conv``), batch norm and ``dropout2d`` (``functional_norm``)
-are defined in their own modules and re-exported here.
+and ``embedding`` (``functional_rnn``, with the recurrent layers) are defined in their own modules
+and re-exported here.
 
 The math of every activation, softmax and loss is in ``nnx._kernels`` (the kernel seam); this
 module checks arguments, reshapes, and wires the kernels into autograd. Matrix products go
@@ -26,11 +27,11 @@ from nnx.linalg import gemm
 from nnx.random import default_generator
 from nnx.tensor import Tensor
 
-__all__ = ["adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm",
+__all__ = ["adaptive_avg_pool2d", "adaptive_max_pool1d", "avg_pool1d", "avg_pool2d", "batch_norm",
            "binary_cross_entropy_with_logits", "conv1d", "conv2d", "cross_entropy", "dropout",
-           "dropout2d", "elu", "hardsigmoid", "l1_loss", "leaky_relu", "linear", "log_softmax",
-           "max_pool1d", "max_pool2d", "mse_loss", "multiclass_hinge_loss", "nll_loss", "one_hot",
-           "relu", "sigmoid", "softmax", "softplus", "tanh"]
+           "dropout2d", "elu", "embedding", "hardsigmoid", "l1_loss", "leaky_relu", "linear",
+           "log_softmax", "max_pool1d", "max_pool2d", "mse_loss", "multiclass_hinge_loss",
+           "nll_loss", "one_hot", "relu", "sigmoid", "softmax", "softplus", "tanh"]
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -448,6 +449,7 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
 # torch.nn.functional.
 from nnx.nn.functional_conv import (  # noqa: E402
     adaptive_avg_pool2d,
+    adaptive_max_pool1d,
     avg_pool1d,
     avg_pool2d,
     conv1d,
@@ -456,3 +458,4 @@ from nnx.nn.functional_conv import (  # noqa: E402
     max_pool2d,
 )
 from nnx.nn.functional_norm import batch_norm, dropout2d  # noqa: E402
+from nnx.nn.functional_rnn import embedding  # noqa: E402

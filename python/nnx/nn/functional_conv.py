@@ -19,8 +19,8 @@ from nnx.autograd import Function
 from nnx.nn.functional import _float_input
 from nnx.tensor import Tensor
 
-__all__ = ["adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "conv1d", "conv2d", "max_pool1d",
-           "max_pool2d"]
+__all__ = ["adaptive_avg_pool2d", "adaptive_max_pool1d", "avg_pool1d", "avg_pool2d", "conv1d",
+           "conv2d", "max_pool1d", "max_pool2d"]
 
 
 def _ints(value, n: int, name: str, who: str, minimum: int) -> tuple:
@@ -270,3 +270,43 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
     x, (k,), (s,), (p,) = _pool_args(who, input, kernel_size, stride, padding, 1)
     return AvgPool2d.apply(x.unsqueeze(2), (1, k), (1, s), (0, p),
                            bool(count_include_pad)).squeeze(2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Adaptive max pooling over time (the pooling of a text CNN)
+
+
+class AdaptiveMaxPool1d(Function):
+    @staticmethod
+    def forward(ctx, x, output_size):
+        y, indices = K.adaptive_max_pool1d_forward(x, output_size)
+        ctx.save_for_backward(indices)
+        ctx.x_shape = x.shape
+        return y, indices
+
+    @staticmethod
+    def backward(ctx, g, _indices_grad):
+        (indices,) = ctx.saved_tensors
+        return K.adaptive_max_pool1d_backward(g, indices, ctx.x_shape), None
+
+
+def adaptive_max_pool1d(input, output_size, return_indices: bool = False):  # noqa: A002
+    """Max pooling of input (N, C, L) to (N, C, P) for ``output_size`` P: output cell j is the
+    maximum over positions floor(j L / P) to ceil((j + 1) L / P) - 1, so P = 1 is the
+    max-over-time pooling of a text CNN. With ``return_indices`` also returns the int64
+    positions along L of the maxima (the first on ties). A 2-D input (C, L) is treated as one
+    sample, as in PyTorch."""
+    who = "adaptive_max_pool1d"
+    x = _float_input(input, who)
+    if x.ndim not in (2, 3):
+        raise ValueError(f"{who}: input must be 3-D (N, C, L) or 2-D (C, L), got shape {x.shape}")
+    if isinstance(output_size, (tuple, list)) and len(output_size) == 1:
+        output_size = output_size[0]
+    (size,) = _ints(output_size, 1, "output_size", who, 1)
+    if x.shape[-1] < 1:
+        raise ValueError(f"{who}: input has length 0 (input shape {x.shape})")
+    unbatched = x.ndim == 2
+    y, indices = AdaptiveMaxPool1d.apply(x.unsqueeze(0) if unbatched else x, size)
+    if unbatched:
+        y, indices = y.squeeze(0), indices.squeeze(0)
+    return (y, indices) if return_indices else y
