@@ -1,8 +1,82 @@
 #include "arrays.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <mutex>
+#include <new>
+#include <unordered_map>
 
 namespace nnx::python {
+namespace {
+
+// The recycling behind new_array. Each block starts with a 64-byte header holding its size; the
+// array's data follows it.
+class ArrayMemory {
+ public:
+  static constexpr size_t kHeader = 64, kMinCached = 64 * 1024, kMaxCached = size_t(256) << 20;
+
+  void* acquire(size_t bytes) {
+    bytes = (bytes + 63) / 64 * 64;
+    if (bytes >= kMinCached) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = free_.find(bytes);
+      if (it != free_.end() && !it->second.empty()) {
+        char* block = it->second.back();
+        it->second.pop_back();
+        cached_ -= bytes;
+        return block + kHeader;
+      }
+    }
+    char* block = static_cast<char*>(std::aligned_alloc(64, kHeader + bytes));
+    if (block == nullptr) throw std::bad_alloc();
+    *reinterpret_cast<size_t*>(block) = bytes;
+    return block + kHeader;
+  }
+
+  void release(void* data) {
+    char* block = static_cast<char*>(data) - kHeader;
+    const size_t bytes = *reinterpret_cast<size_t*>(block);
+    if (bytes >= kMinCached) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (cached_ + bytes <= kMaxCached) {
+        free_[bytes].push_back(block);
+        cached_ += bytes;
+        return;
+      }
+    }
+    std::free(block);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<size_t, std::vector<char*>> free_;
+  size_t cached_ = 0;
+};
+
+// Never destroyed: arrays may outlive the module's static objects at interpreter exit.
+ArrayMemory& array_memory() {
+  static ArrayMemory* memory = new ArrayMemory();
+  return *memory;
+}
+
+}  // namespace
+
+py::array new_array(const py::dtype& dtype, const std::vector<py::ssize_t>& shape) {
+  size_t bytes = size_t(dtype.itemsize());
+  for (py::ssize_t d : shape) {
+    if (d < 0) throw py::value_error("negative dimension " + std::to_string(d) + " in a shape");
+    if (d != 0 && bytes > SIZE_MAX / 4 / size_t(d)) throw std::bad_alloc();  // size overflows
+    bytes *= size_t(d);
+  }
+  void* data = array_memory().acquire(bytes);
+  py::capsule owner(data, [](void* p) { array_memory().release(p); });
+  return py::array(dtype, shape, data, owner);
+}
+
+py::array new_array_like(const py::array& x) {
+  return new_array(x.dtype(), std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+}
 
 std::string shape_str(const py::array& x) {
   std::string s = "(";

@@ -34,7 +34,6 @@ Conv2dShape conv_shape(const py::array& x, const py::array& w, Pair stride, Pair
   return s;
 }
 
-py::array new_array(const py::dtype& dt, std::vector<py::ssize_t> shape) { return py::array(dt, shape); }
 
 }  // namespace
 

@@ -15,8 +15,9 @@ void bind_knn(py::module_& m) {
       throw py::value_error(std::string(fn) + ": queries (Q, D) and references (R, D) must be 2-D "
                             "with the same D, got " + shape_str(queries) + " and " + shape_str(refs));
     const py::ssize_t nq = queries.shape(0);
-    py::array_t<int64_t> indices({nq, py::ssize_t(std::max<int64_t>(k, 0))});
-    py::array distances(queries.dtype(), {nq, py::ssize_t(std::max<int64_t>(k, 0))});
+    const py::ssize_t cols = std::max<int64_t>(k, 0);
+    py::array_t<int64_t> indices = new_array_of<int64_t>({nq, cols});
+    py::array distances = new_array(queries.dtype(), {nq, cols});
     by_float_dtype(queries, fn, [&](auto t) {
       using T = decltype(t);
       const T* q = checked_data<T>(queries, fn, "queries");

@@ -46,9 +46,6 @@ std::pair<int64_t, int64_t> rows_cols(const py::array& x, const char* fn, const 
   return {cols == 0 ? 0 : x.size() / cols, cols};
 }
 
-py::array empty_like(const py::array& x) {
-  return py::array(x.dtype(), std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
-}
 
 // Calls f(T{}) with T the float type of x.
 template <class F>
@@ -66,7 +63,7 @@ const int64_t* class_targets(const py::array& target, int64_t rows, const char* 
 void bind_activations(py::module_& m) {
   m.def("act_forward", [](const std::string& name, const py::array& x, double alpha) {
     const Activation act = parse_activation(name);
-    py::array y = empty_like(x);
+    py::array y = new_array_like(x);
     by_dtype(x, "act_forward", "x", [&](auto t) {
       using T = decltype(t);
       const T* xp = checked_data<T>(x, "act_forward", "x");
@@ -83,7 +80,7 @@ void bind_activations(py::module_& m) {
     const Activation act = parse_activation(name);
     same_shape(gy, x, fn, "grad_y", "x");
     same_shape(y, x, fn, "y", "x");
-    py::array gx = empty_like(x);
+    py::array gx = new_array_like(x);
     by_dtype(x, fn, "x", [&](auto t) {
       using T = decltype(t);
       const T *gp = checked_data<T>(gy, fn, "grad_y"), *xp = checked_data<T>(x, fn, "x"), *yp = checked_data<T>(y, fn, "y");
@@ -96,7 +93,7 @@ void bind_activations(py::module_& m) {
 
   m.def("softmax_forward", [](const py::array& x, bool log) {
     const auto [rows, cols] = rows_cols(x, "softmax", "x");
-    py::array y = empty_like(x);
+    py::array y = new_array_like(x);
     by_dtype(x, "softmax", "x", [&](auto t) {
       using T = decltype(t);
       const T* xp = checked_data<T>(x, "softmax", "x");
@@ -111,7 +108,7 @@ void bind_activations(py::module_& m) {
     const char* fn = "softmax_backward";
     same_shape(gy, y, fn, "grad_y", "y");
     const auto [rows, cols] = rows_cols(y, fn, "y");
-    py::array gx = empty_like(y);
+    py::array gx = new_array_like(y);
     by_dtype(y, fn, "y", [&](auto t) {
       using T = decltype(t);
       const T *gp = checked_data<T>(gy, fn, "grad_y"), *yp = checked_data<T>(y, fn, "y");
@@ -130,8 +127,8 @@ void bind_losses(py::module_& m) {
     if (logits.ndim() != 2)
       throw py::value_error("cross_entropy: logits must be (N, C), got " + shape_str(logits));
     const int64_t rows = logits.shape(0), cols = logits.shape(1);
-    py::array loss(logits.dtype(), std::vector<py::ssize_t>{rows});
-    py::array probs = empty_like(logits);
+    py::array loss = new_array(logits.dtype(), {rows});
+    py::array probs = new_array_like(logits);
     by_dtype(logits, fn, "logits", [&](auto t) {
       using T = decltype(t);
       const int64_t* index = nullptr;
@@ -155,7 +152,7 @@ void bind_losses(py::module_& m) {
     const char* fn = "cross_entropy_backward";
     if (probs.ndim() != 2) throw py::value_error("cross_entropy_backward: probs must be (N, C)");
     const int64_t rows = probs.shape(0), cols = probs.shape(1);
-    py::array grad = empty_like(probs);
+    py::array grad = new_array_like(probs);
     by_dtype(probs, fn, "probs", [&](auto t) {
       using T = decltype(t);
       const int64_t* index = nullptr;
@@ -177,7 +174,7 @@ void bind_losses(py::module_& m) {
     const char* fn = "elementwise_loss";
     const PointLoss kind = parse_point_loss(name);
     same_shape(input, target, fn, "input", "target");
-    py::array loss = empty_like(input);
+    py::array loss = new_array_like(input);
     by_dtype(input, fn, "input", [&](auto t) {
       using T = decltype(t);
       const T *x = checked_data<T>(input, fn, "input"), *tp = checked_data<T>(target, fn, "target");
@@ -194,7 +191,7 @@ void bind_losses(py::module_& m) {
     const PointLoss kind = parse_point_loss(name);
     same_shape(input, target, fn, "input", "target");
     same_shape(grad, input, fn, "grad", "input");
-    py::array gi = empty_like(input);
+    py::array gi = new_array_like(input);
     by_dtype(input, fn, "input", [&](auto t) {
       using T = decltype(t);
       const T *g = checked_data<T>(grad, fn, "grad"), *x = checked_data<T>(input, fn, "input"),
@@ -211,7 +208,7 @@ void bind_losses(py::module_& m) {
     const char* fn = "multiclass_hinge_loss";
     if (scores.ndim() != 2) throw py::value_error("multiclass_hinge_loss: scores must be (N, C)");
     const int64_t rows = scores.shape(0), cols = scores.shape(1);
-    py::array loss(scores.dtype(), std::vector<py::ssize_t>{rows});
+    py::array loss = new_array(scores.dtype(), {rows});
     by_dtype(scores, fn, "scores", [&](auto t) {
       using T = decltype(t);
       const int64_t* tp = class_targets(target, rows, fn);
@@ -228,7 +225,7 @@ void bind_losses(py::module_& m) {
     const char* fn = "multiclass_hinge_backward";
     if (scores.ndim() != 2) throw py::value_error("multiclass_hinge_loss: scores must be (N, C)");
     const int64_t rows = scores.shape(0), cols = scores.shape(1);
-    py::array grad = empty_like(scores);
+    py::array grad = new_array_like(scores);
     by_dtype(scores, fn, "scores", [&](auto t) {
       using T = decltype(t);
       const int64_t* tp = class_targets(target, rows, fn);

@@ -55,8 +55,8 @@ void bind_pooling(py::module_& m) {
     need_ndim(x, 4, fn, "input");
     const Pool2dShape s = pool_shape(shape_of(x), kernel, stride, padding);
     std::vector<py::ssize_t> out{x.shape(0), x.shape(1), s.out_height(), s.out_width()};
-    py::array y(x.dtype(), out);
-    py::array_t<int64_t> idx(out);
+    py::array y = new_array(x.dtype(), out);
+    py::array_t<int64_t> idx = new_array_of<int64_t>(out);
     by_float_dtype(x, fn, [&](auto t) {
       using T = decltype(t);
       const T* xp = checked_data<T>(x, fn, "input");
@@ -76,7 +76,7 @@ void bind_pooling(py::module_& m) {
       throw py::value_error("max_pool2d_backward: x_shape does not match grad_y " + shape_str(gy));
     if (indices.ndim() != 4 || indices.size() != gy.size())
       throw py::value_error("max_pool2d_backward: indices must have grad_y's shape " + shape_str(gy));
-    py::array gx(gy.dtype(), std::vector<py::ssize_t>(x_shape.begin(), x_shape.end()));
+    py::array gx = new_array(gy.dtype(), std::vector<py::ssize_t>(x_shape.begin(), x_shape.end()));
     by_float_dtype(gy, fn, [&](auto t) {
       using T = decltype(t);
       const T* g = checked_data<T>(gy, fn, "grad_y");
@@ -94,7 +94,7 @@ void bind_pooling(py::module_& m) {
     const char* fn = "avg_pool2d";
     need_ndim(x, 4, fn, "input");
     const Pool2dShape s = pool_shape(shape_of(x), kernel, stride, padding);
-    py::array y(x.dtype(), std::vector<py::ssize_t>{x.shape(0), x.shape(1), s.out_height(), s.out_width()});
+    py::array y = new_array(x.dtype(), {x.shape(0), x.shape(1), s.out_height(), s.out_width()});
     by_float_dtype(x, fn, [&](auto t) {
       using T = decltype(t);
       const T* xp = checked_data<T>(x, fn, "input");
@@ -114,7 +114,7 @@ void bind_pooling(py::module_& m) {
     if (gy.shape(0) != x_shape[0] || gy.shape(1) != x_shape[1] || gy.shape(2) != s.out_height() ||
         gy.shape(3) != s.out_width())
       throw py::value_error("avg_pool2d_backward: grad_y " + shape_str(gy) + " does not match the pooling of x");
-    py::array gx(gy.dtype(), std::vector<py::ssize_t>(x_shape.begin(), x_shape.end()));
+    py::array gx = new_array(gy.dtype(), std::vector<py::ssize_t>(x_shape.begin(), x_shape.end()));
     by_float_dtype(gy, fn, [&](auto t) {
       using T = decltype(t);
       const T* g = checked_data<T>(gy, fn, "grad_y");
@@ -129,7 +129,7 @@ void bind_pooling(py::module_& m) {
   m.def("adaptive_avg_pool2d_forward", [](const py::array& x, Pair output_size) {
     const char* fn = "adaptive_avg_pool2d";
     need_ndim(x, 4, fn, "input");
-    py::array y(x.dtype(), std::vector<py::ssize_t>{x.shape(0), x.shape(1), output_size.first, output_size.second});
+    py::array y = new_array(x.dtype(), {x.shape(0), x.shape(1), output_size.first, output_size.second});
     by_float_dtype(x, fn, [&](auto t) {
       using T = decltype(t);
       const T* xp = checked_data<T>(x, fn, "input");
@@ -146,7 +146,7 @@ void bind_pooling(py::module_& m) {
     need_ndim(gy, 4, fn, "grad_y");
     if (x_shape.size() != 4 || x_shape[0] != gy.shape(0) || x_shape[1] != gy.shape(1))
       throw py::value_error("adaptive_avg_pool2d_backward: x_shape does not match grad_y " + shape_str(gy));
-    py::array gx(gy.dtype(), std::vector<py::ssize_t>(x_shape.begin(), x_shape.end()));
+    py::array gx = new_array(gy.dtype(), std::vector<py::ssize_t>(x_shape.begin(), x_shape.end()));
     by_float_dtype(gy, fn, [&](auto t) {
       using T = decltype(t);
       const T* g = checked_data<T>(gy, fn, "grad_y");
@@ -164,8 +164,8 @@ void bind_batch_norm(py::module_& m) {
                                        const py::object& beta, double eps) {
     const char* fn = "batch_norm";
     const auto [n, c, mm] = ncm(x, fn);
-    py::array y(x.dtype(), std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
-    py::array mean(x.dtype(), std::vector<py::ssize_t>{c}), invstd(x.dtype(), std::vector<py::ssize_t>{c});
+    py::array y = new_array(x.dtype(), std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+    py::array mean = new_array(x.dtype(), {c}), invstd(x.dtype(), std::vector<py::ssize_t>{c});
     by_float_dtype(x, fn, [&](auto t) {
       using T = decltype(t);
       const T* xp = checked_data<T>(x, fn, "input");
@@ -184,7 +184,7 @@ void bind_batch_norm(py::module_& m) {
                                       const py::object& beta, double eps) {
     const char* fn = "batch_norm";
     const auto [n, c, mm] = ncm(x, fn);
-    py::array y(x.dtype(), std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+    py::array y = new_array(x.dtype(), std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
     by_float_dtype(x, fn, [&](auto t) {
       using T = decltype(t);
       const T* xp = checked_data<T>(x, fn, "input");
@@ -208,8 +208,8 @@ void bind_batch_norm(py::module_& m) {
     for (py::ssize_t i = 0; same && i < x.ndim(); ++i) same = gy.shape(i) == x.shape(i);
     if (!same)
       throw py::value_error("batch_norm_backward: grad_y " + shape_str(gy) + " does not match input " + shape_str(x));
-    py::array gx(x.dtype(), std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
-    py::array gg(x.dtype(), std::vector<py::ssize_t>{c}), gb(x.dtype(), std::vector<py::ssize_t>{c});
+    py::array gx = new_array(x.dtype(), std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+    py::array gg = new_array(x.dtype(), {c}), gb(x.dtype(), std::vector<py::ssize_t>{c});
     by_float_dtype(x, fn, [&](auto t) {
       using T = decltype(t);
       const T *g = checked_data<T>(gy, fn, "grad_y"), *xp = checked_data<T>(x, fn, "input");

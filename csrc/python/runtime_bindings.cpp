@@ -46,18 +46,8 @@ void bind_runtime(py::module_& m) {
   // Uninitialised C-contiguous array on a 64-byte boundary, freed when numpy drops it. A C++
   // allocation because the same thing in Python (over-allocate, find the offset) costs ~5 us.
   m.def("empty_aligned", [](const std::vector<py::ssize_t>& shape, const py::dtype& dtype) {
-    size_t bytes = size_t(dtype.itemsize());
-    for (py::ssize_t d : shape) {
-      if (d < 0) throw py::value_error("empty_aligned: negative dimension in shape");
-      if (d != 0 && bytes > SIZE_MAX / 2 / size_t(d))
-        throw std::bad_alloc();  // the size overflows: report as out of memory
-      bytes *= size_t(d);
-    }
-    void* data = std::aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
-    if (data == nullptr) throw std::bad_alloc();
-    py::capsule owner(data, [](void* p) { std::free(p); });
-    return py::array(dtype, shape, data, owner);
-  }, py::arg("shape"), py::arg("dtype"));
+    return new_array(dtype, shape);
+}, py::arg("shape"), py::arg("dtype"));
   m.def("build_info", [] {
     const BuildInfo b = build_info();
     py::dict d;
