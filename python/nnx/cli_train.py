@@ -74,7 +74,7 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="nnx threads (default: OpenMP's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None,
-                   help="folder with mnist/ and fashion-mnist/ (default: $NNX_DATA_DIR)")
+                   help="folder with mnist/, fashion-mnist/ and text/ (default: $NNX_DATA_DIR)")
     p.add_argument("--download", action="store_true",
                    help="fetch missing dataset files (checksummed) into ~/.cache/nnx")
     p.add_argument("--checkpoint-dir", default=None,
@@ -129,7 +129,8 @@ def run_char_lstm(args: argparse.Namespace) -> int:
     for name, value in (("steps", args.steps), ("batch-size", batch_size),
                         ("seq-len", args.seq_len), ("embedding-dim", args.embedding_dim),
                         ("hidden", args.hidden), ("layers", args.layers),
-                        ("eval-every", args.eval_every), ("limit", args.limit or 1)):
+                        ("eval-every", args.eval_every),
+                        ("limit", 1 if args.limit is None else args.limit)):
         if value < 1:
             raise SystemExit(f"{who}: --{name} must be positive, got {value}")
     if not args.temperature > 0:
@@ -165,8 +166,12 @@ def run_char_lstm(args: argparse.Namespace) -> int:
     val = history["val_bpc"][-1]
     print(f"validation loss {val:.4f} bits/char ({val * math.log(2):.4f} nats/char)")
     if args.sample_length:
-        print(char_lm.sample(model, vocab, args.prime if all(c in vocab for c in args.prime)
-                             else vocab.itos[0], args.sample_length, args.temperature))
+        prime = args.prime
+        if not prime or not all(c in vocab for c in prime):
+            prime = vocab.itos[0]
+            print(f"--prime {args.prime!r} holds characters the text lacks; starting the sample "
+                  f"from {prime!r}", file=sys.stderr)
+        print(char_lm.sample(model, vocab, prime, args.sample_length, args.temperature))
     if args.save:
         nnx.io.save(model.state_dict(), args.save)
         print(f"weights saved to {os.fspath(args.save)}", file=sys.stderr)
