@@ -5,12 +5,15 @@
 
 namespace nnx::kernels::ref {
 
+// Below this many values a parallel region costs more than it saves.
+constexpr int64_t kParallelMin = 65536;
+
 template <typename T>
 void batch_norm_forward_train(T* y, T* mean, T* invstd, const T* x, const T* gamma, const T* beta,
                               const NormGeometry& g, T eps, int threads) {
   (void)threads;
   const T count = T(g.n * g.m);
-#pragma omp parallel for schedule(static) num_threads(threads) if (g.c > 1)
+#pragma omp parallel for schedule(static) num_threads(threads) if (g.n * g.c * g.m > kParallelMin)
   for (int64_t c = 0; c < g.c; ++c) {
     T sum = 0;
     for (int64_t n = 0; n < g.n; ++n)
@@ -38,7 +41,7 @@ template <typename T>
 void batch_norm_scale_shift(T* y, const T* x, const T* scale, const T* shift, const NormGeometry& g,
                             int threads) {
   (void)threads;
-#pragma omp parallel for schedule(static) num_threads(threads) if (g.n * g.c > 1)
+#pragma omp parallel for schedule(static) num_threads(threads) if (g.n * g.c * g.m > kParallelMin)
   for (int64_t nc = 0; nc < g.n * g.c; ++nc) {
     const int64_t c = nc % g.c;
     for (int64_t i = 0; i < g.m; ++i) y[nc * g.m + i] = x[nc * g.m + i] * scale[c] + shift[c];
@@ -51,7 +54,7 @@ void batch_norm_backward(T* grad_x, T* grad_gamma, T* grad_beta, const T* grad_y
                          int threads) {
   (void)threads;
   const T count = T(g.n * g.m);
-#pragma omp parallel for schedule(static) num_threads(threads) if (g.c > 1)
+#pragma omp parallel for schedule(static) num_threads(threads) if (g.n * g.c * g.m > kParallelMin)
   for (int64_t c = 0; c < g.c; ++c) {
     T sum_g = 0, sum_gx = 0;
     for (int64_t n = 0; n < g.n; ++n)

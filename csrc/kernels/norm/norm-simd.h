@@ -9,6 +9,12 @@
 
 namespace nnx::kernels::simd {
 
+// Whole channels per parallel chunk, about kChunk values each, so that small layers stay on one
+// thread.
+inline int64_t channels_per_chunk(const NormGeometry& g) {
+  return std::max<int64_t>(1, kChunk / std::max<int64_t>(g.n * g.m, 1));
+}
+
 // Calls f(pointer to run, run index n) for the N runs of channel c, in order.
 template <class F>
 void for_runs(const NormGeometry& g, int64_t c, F f) {
@@ -20,7 +26,7 @@ void bn_forward_train(float* y, float* mean, float* invstd, const float* x, cons
                       const float* beta, const NormGeometry& g, float eps, int threads) {
   using R = typename V::R;
   const float count = float(g.n * g.m);
-  parallel_chunks(g.c, 1, threads, [&](int64_t c0, int64_t c1) {
+  parallel_chunks(g.c, channels_per_chunk(g), threads, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       R acc = V::zero();
       for_runs(g, c, [&](int64_t off) {
@@ -70,7 +76,7 @@ void bn_backward(float* grad_x, float* grad_gamma, float* grad_beta, const float
                  const NormGeometry& g, int threads) {
   using R = typename V::R;
   const float count = float(g.n * g.m);
-  parallel_chunks(g.c, 1, threads, [&](int64_t c0, int64_t c1) {
+  parallel_chunks(g.c, channels_per_chunk(g), threads, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const R mu = V::set1(mean[c]), is = V::set1(invstd[c]);
       R acc_g = V::zero(), acc_gx = V::zero();

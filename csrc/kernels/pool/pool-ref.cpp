@@ -7,6 +7,13 @@
 #include "pool/pool.h"
 
 namespace nnx::kernels::ref {
+
+// Below this many inputs a parallel region costs more than it saves (and, on a loaded machine, a
+// thread that is not scheduled stalls the whole region).
+constexpr int64_t kParallelMin = 65536;
+inline bool parallel_worth_it(const PoolGeometry& g) {
+  return g.planes > 1 && g.planes * g.h * g.w > kParallelMin;
+}
 namespace {
 
 // Clipped window of output (i, j): rows [h0, h1), columns [w0, w1) of the input.
@@ -30,7 +37,7 @@ int64_t divisor(const PoolGeometry& g, const Window& win, bool count_include_pad
 template <typename T>
 void max_pool_forward(T* y, int64_t* indices, const T* x, const PoolGeometry& g, int threads) {
   (void)threads;
-#pragma omp parallel for schedule(static) num_threads(threads) if (g.planes > 1)
+#pragma omp parallel for schedule(static) num_threads(threads) if (parallel_worth_it(g))
   for (int64_t pl = 0; pl < g.planes; ++pl) {
     const T* xp = x + pl * g.h * g.w;
     for (int64_t i = 0; i < g.p; ++i)
@@ -53,7 +60,7 @@ template <typename T>
 void max_pool_backward(T* grad_x, const T* grad_y, const int64_t* indices, const PoolGeometry& g,
                        int threads) {
   (void)threads;
-#pragma omp parallel for schedule(static) num_threads(threads) if (g.planes > 1)
+#pragma omp parallel for schedule(static) num_threads(threads) if (parallel_worth_it(g))
   for (int64_t pl = 0; pl < g.planes; ++pl) {
     T* gx = grad_x + pl * g.h * g.w;
     std::fill(gx, gx + g.h * g.w, T(0));
@@ -69,7 +76,7 @@ template <typename T, class WindowOf, class DivisorOf>
 void window_average(T* y, const T* x, const PoolGeometry& g, WindowOf window_of,
                     DivisorOf divisor_of, int threads) {
   (void)threads;
-#pragma omp parallel for schedule(static) num_threads(threads) if (g.planes > 1)
+#pragma omp parallel for schedule(static) num_threads(threads) if (parallel_worth_it(g))
   for (int64_t pl = 0; pl < g.planes; ++pl) {
     const T* xp = x + pl * g.h * g.w;
     for (int64_t i = 0; i < g.p; ++i)
@@ -88,7 +95,7 @@ template <typename T, class WindowOf, class DivisorOf>
 void window_average_backward(T* grad_x, const T* grad_y, const PoolGeometry& g, WindowOf window_of,
                              DivisorOf divisor_of, int threads) {
   (void)threads;
-#pragma omp parallel for schedule(static) num_threads(threads) if (g.planes > 1)
+#pragma omp parallel for schedule(static) num_threads(threads) if (parallel_worth_it(g))
   for (int64_t pl = 0; pl < g.planes; ++pl) {
     T* gx = grad_x + pl * g.h * g.w;
     std::fill(gx, gx + g.h * g.w, T(0));

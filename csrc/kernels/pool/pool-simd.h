@@ -65,7 +65,9 @@ void max_pool_row_block(float* y, int64_t* indices, const float* xp, const PoolG
 template <class V>
 void max_pool_forward(float* y, int64_t* indices, const float* x, const PoolGeometry& g,
                       int threads) {
-  parallel_chunks(g.planes, 1, threads, [&](int64_t pl0, int64_t pl1) {
+  // Whole planes per chunk, about kChunk inputs each: tiny pooling stays on one thread.
+  const int64_t planes = std::max<int64_t>(1, kChunk / (g.h * g.w));
+  parallel_chunks(g.planes, planes, threads, [&](int64_t pl0, int64_t pl1) {
     for (int64_t pl = pl0; pl < pl1; ++pl)
       for (int64_t i = 0; i < g.p; ++i)
         for (int64_t j0 = 0; j0 < g.q; j0 += V::kWidth) {
