@@ -87,6 +87,8 @@ def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False) -> 
     """Like ``torch.arange``: int64 when start, end and step are all ints, else float32."""
     if end is None:
         start, end = 0, start
+    if step == 0:
+        raise ValueError("arange: step must be nonzero")
     if dtype is None:
         ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dtype = np.int64 if ints else np.float32

@@ -25,6 +25,12 @@ outputs). A context holds the arrays saved for backward and edges to the context
 tensors) of its inputs, never the intermediate tensors themselves, so activations are freed as
 soon as the user drops them; saved arrays are freed after backward unless ``retain_graph``.
 
+Anomaly mode (``with nnx.autograd.detect_anomaly():``, or ``set_detect_anomaly(True)``) finds
+where a NaN or an infinity comes from: every op checks its outputs, and in backward every node
+its input gradients, and the first one that produces a non-finite value from finite ones raises
+``AnomalyError`` naming the op, the phase, the output or argument, and (in backward) the line of
+user code that created the op. Off, it costs one flag test per op.
+
 As in PyTorch, backward raises instead of using a saved array whose tensor was changed in place
 after the forward (version counters, see ``nnx.tensor``). A backward may return its incoming
 gradient or an array it saved: the engine copies such arrays before a leaf keeps one as its
@@ -34,6 +40,8 @@ gradient or an array it saved: the engine copies such arrays before a leaf keeps
 from __future__ import annotations
 
 import functools
+import os
+import sys
 import threading
 
 import numpy as np
@@ -42,8 +50,9 @@ from nnx import _memory
 
 _ndarray = np.ndarray
 
-__all__ = ["Context", "Function", "backward", "enable_grad", "grad", "is_grad_enabled",
-           "no_grad", "set_grad_enabled"]
+__all__ = ["AnomalyError", "Context", "Function", "backward", "detect_anomaly", "enable_grad",
+           "grad", "is_anomaly_enabled", "is_grad_enabled", "no_grad", "set_detect_anomaly",
+           "set_grad_enabled"]
 
 # ---------------------------------------------------------------------------------------------
 # Grad mode: per thread (as in PyTorch), so a data-loading thread cannot switch it off for the
@@ -111,6 +120,142 @@ class set_grad_enabled(_GradModeGuard):  # noqa: N801 - PyTorch's name
 
     def __call__(self, func):
         raise TypeError("set_grad_enabled is not a decorator; use no_grad() or enable_grad()")
+
+
+# ---------------------------------------------------------------------------------------------
+# Anomaly mode: process-wide, as in PyTorch (a debugging switch, not per-thread state).
+
+_anomaly = False
+
+
+class AnomalyError(RuntimeError):
+    """Raised in anomaly mode by the first op that produces NaN or Inf.
+
+    ``op``: the Function's name (``"Log"``); ``phase``: ``"forward"`` or ``"backward"``;
+    ``index``: the output (forward) or argument (backward) that holds the value, or the argument
+    that already held it when it came from outside the graph; ``where``: the line of user code
+    that called the op (``None`` when unknown).
+    """
+
+    def __init__(self, message: str, op: str, phase: str, index: int, where: str | None):
+        super().__init__(message)
+        self.op, self.phase, self.index, self.where = op, phase, index, where
+
+
+def is_anomaly_enabled() -> bool:
+    """Whether anomaly mode is on (see the module docstring)."""
+    return _anomaly
+
+
+def _set_anomaly(mode: bool) -> None:
+    global _anomaly
+    _anomaly = bool(mode)
+
+
+class detect_anomaly:  # noqa: N801 - PyTorch's name
+    """``with detect_anomaly():`` or ``@detect_anomaly()``: anomaly mode inside, then the
+    previous mode. Every op's outputs and every backward's gradients are checked for NaN and
+    Inf, which costs a pass over each array: use it to find a bug, not to train."""
+
+    def __init__(self) -> None:
+        self._previous: list[bool] = []
+
+    def __enter__(self):
+        self._previous.append(_anomaly)
+        _set_anomaly(True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _set_anomaly(self._previous.pop())
+
+    def __call__(self, func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with detect_anomaly():
+                return func(*args, **kwargs)
+        return wrapper
+
+
+class set_detect_anomaly:  # noqa: N801 - PyTorch's name
+    """``set_detect_anomaly(mode)`` switches anomaly mode now; used with ``with`` it switches
+    back at the end of the block."""
+
+    def __init__(self, mode: bool) -> None:
+        self._previous = _anomaly
+        _set_anomaly(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _set_anomaly(self._previous)
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _user_frame() -> str | None:
+    """``file:line in function`` of the innermost caller outside the nnx package."""
+    f = sys._getframe(1)
+    while f is not None and os.path.abspath(f.f_code.co_filename).startswith(_PACKAGE):
+        f = f.f_back
+    if f is None:
+        return None
+    return f"{f.f_code.co_filename}:{f.f_lineno} in {f.f_code.co_name}"
+
+
+def _nonfinite(a) -> str | None:
+    """``"NaN"``, ``"Inf"`` or None for a floating array (None for anything else)."""
+    if type(a) is not _ndarray and not isinstance(a, _ndarray) or a.dtype.kind not in "fc":
+        return None
+    with np.errstate(invalid="ignore", over="ignore"):
+        if np.isfinite(a).all():
+            return None
+        return "NaN" if np.isnan(a).any() else "Inf"
+
+
+def _check_forward(fn, args, outs, ctx) -> None:
+    where = _user_frame()
+    for k, o in enumerate(outs):
+        what = _nonfinite(o)
+        if what is None:
+            continue
+        for i, a in enumerate(args):
+            came = _nonfinite(a)
+            if came is not None:
+                raise AnomalyError(
+                    f"anomaly: {fn.__name__} received {came} in argument {i} (shape {a.shape}), "
+                    "which no op produced while anomaly mode was on: it comes from the input "
+                    "data, a parameter or a change made outside autograd"
+                    + (f" (op called at {where})" if where else ""),
+                    fn.__name__, "forward", i, where)
+        raise AnomalyError(
+            f"anomaly: {fn.__name__} produced {what} in output {k} (shape {o.shape}) from finite "
+            "inputs" + (f", called at {where}" if where else ""),
+            fn.__name__, "forward", k, where)
+    if ctx is not None:
+        ctx.__dict__["_anomaly_where"] = where
+
+
+def _check_backward(node, grads, in_grads) -> None:
+    name = Context.name(node)
+    where = node.__dict__.get("_anomaly_where")
+    at = f" (op created at {where})" if where else ""
+    for k, g in enumerate(grads):
+        what = _nonfinite(g)
+        if what is not None:
+            raise AnomalyError(
+                f"anomaly: the gradient reaching output {k} of {name} holds {what} before its "
+                "backward ran: the gradient passed to backward() has it, or the sum of the "
+                f"gradients of several uses of the output overflowed{at}",
+                node._fn.__name__, "backward", k, where)
+    for i, g in enumerate(in_grads):
+        what = _nonfinite(g)
+        if what is not None:
+            raise AnomalyError(
+                f"anomaly: {name} produced {what} in the gradient of argument {i} (shape "
+                f"{np.shape(g)}) from finite output gradients{at}",
+                node._fn.__name__, "backward", i, where)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,6 +353,8 @@ class Function:
                     _contiguous(out)]
         else:
             outs = [_contiguous(o) for o in out]
+        if _anomaly:
+            _check_forward(cls, arrays, outs, ctx if record else None)
         if not record:
             results = [Tensor._wrap(o) for o in outs]
         else:
@@ -447,6 +594,8 @@ def _run_node(node, grads, pending, capture, captured, handed):
     in_grads = node._fn.backward(node, *grads)
     if not isinstance(in_grads, tuple):
         in_grads = (in_grads,)
+    if _anomaly:
+        _check_backward(node, grads, in_grads)
     if len(in_grads) != len(node._edges):
         raise RuntimeError(f"{node._fn.__name__}.backward returned {len(in_grads)} gradients, "
                            f"expected {len(node._edges)} (one per forward argument)")

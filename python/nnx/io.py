@@ -98,7 +98,9 @@ def load(path):
                                   "never unpickles, refusing to load it") from e
         raise CheckpointError(f"nnx.load: {path!r} is truncated or corrupt: {e}") from e
     except (zipfile.BadZipFile, EOFError, OSError, KeyError, UnicodeDecodeError,
-            zipfile.LargeZipFile) as e:
+            zipfile.LargeZipFile, RuntimeError) as e:
+        # RuntimeError: zipfile's answer to damaged flags ("encrypted", NotImplementedError
+        # for an unknown version) in a file that never had them.
         raise CheckpointError(f"nnx.load: {path!r} is truncated or corrupt "
                               f"({type(e).__name__}: {e})") from e
 

@@ -10,7 +10,9 @@ the saved generator state).
 
 A non-finite training loss stops training at once: the partial epoch is discarded, the model,
 optimizer and generator are put back as they were at the end of the last good epoch, and the
-last checkpoint (from that epoch) is left untouched.
+last checkpoint (from that epoch) is left untouched. The ``TerminateOnNaN`` callback extends
+this to what the batch check cannot see: a non-finite validation loss or metric, and weights
+made non-finite by the epoch's last updates; the epoch it rejects is rolled back the same way.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from nnx import _checkpoint
 from nnx.autograd import no_grad
 from nnx.tensor import Tensor
 
-__all__ = ["Callback", "EarlyStopping", "History", "accuracy", "evaluate", "fit",
-           "plot_history"]
+__all__ = ["Callback", "EarlyStopping", "History", "TerminateOnNaN", "accuracy", "evaluate",
+           "fit", "plot_history"]
 
 # ---------------------------------------------------------------------------------------------
 # Metrics: f(output, target) -> mean over the batch; fit and evaluate weight them by batch size.
@@ -124,7 +126,18 @@ class History:
 
 class Callback:
     """Hooks into ``fit``. ``on_epoch_end`` returns True to stop training. Callbacks with state
-    implement ``state_dict``/``load_state_dict`` so that a resumed run continues it."""
+    implement ``state_dict``/``load_state_dict`` so that a resumed run continues it.
+
+    A callback whose ``rollback`` attribute is true rejects the epoch it stops at: ``fit`` then
+    restores the end of the previous epoch and keeps its checkpoint, and ``history.stop_reason``
+    takes the callback's ``reason`` attribute (see :class:`TerminateOnNaN`)."""
+
+    rollback = False
+    model = None
+
+    def set_model(self, model) -> None:
+        """Called by ``fit`` before training with the model being trained."""
+        self.model = model
 
     def on_train_begin(self, keys: list[str]) -> None:
         """Called once with the keys every epoch record will have."""
@@ -187,6 +200,50 @@ class EarlyStopping(Callback):
     def load_state_dict(self, state: dict) -> None:
         self.best, self.wait = state["best"], state["wait"]
         self.stopped_epoch = state.get("stopped_epoch")
+
+
+class TerminateOnNaN(Callback):
+    """Stops training at the end of an epoch with a NaN or infinite value, and rejects that
+    epoch: ``fit`` puts the model, optimizer, scheduler and random generators back as they were
+    at the end of the last good epoch, keeps that epoch's checkpoint (it is not overwritten) and
+    drops the epoch from the history; ``history.stop_reason`` names the value found.
+
+    Checked: ``monitor`` (a key or a list of keys of the epoch record; None: every number in
+    it, training and validation losses and metrics) and, with ``check_parameters``, every
+    parameter and buffer of the model. ``fit`` itself already stops at a non-finite batch loss,
+    before its backward; this callback catches what comes later, e.g. weights that the epoch's
+    last updates made non-finite, which would otherwise be saved in the checkpoint.
+    """
+
+    rollback = True
+
+    def __init__(self, monitor=None, check_parameters: bool = True):
+        self.monitor = [monitor] if isinstance(monitor, str) else monitor
+        self.check_parameters = bool(check_parameters)
+        self.reason: str | None = None
+
+    def on_train_begin(self, keys: list[str]) -> None:
+        missing = [k for k in self.monitor or () if k not in keys]
+        if missing:
+            raise ValueError(f"TerminateOnNaN: {missing} not recorded (pass a val_loader for "
+                             f"val_* keys); available: {keys}")
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> bool:
+        self.reason = self._find(epoch, logs)
+        return self.reason is not None
+
+    def _find(self, epoch: int, logs: dict) -> str | None:
+        for key in self.monitor or logs:
+            value = logs.get(key)
+            if isinstance(value, (int, float)) and not math.isfinite(value):
+                return f"non-finite {key} {value} at epoch {epoch}"
+        if self.check_parameters and self.model is not None:
+            named = list(self.model.named_parameters()) + list(self.model.named_buffers())
+            for name, t in named:
+                data = np.asarray(getattr(t, "data", t))
+                if data.dtype.kind == "f" and not np.isfinite(data).all():
+                    return f"non-finite values in {name} after epoch {epoch}"
+        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -340,6 +397,8 @@ def fit(model, loss_fn, optimizer, train_loader, epochs: int, val_loader=None,
     if val_loader is not None:
         keys += ["val_loss", *("val_" + k for k in resolved)]
     for cb in callbacks:
+        if hasattr(cb, "set_model"):
+            cb.set_model(model)
         cb.on_train_begin(keys)
     history = History()
     display = _Progress(progress, epochs)
@@ -359,25 +418,28 @@ def fit(model, loss_fn, optimizer, train_loader, epochs: int, val_loader=None,
             record = _train_epoch(model, loss_fn, optimizer, train_loader, resolved, display,
                                   epoch)
             if "_nan" in record:
-                history.stop_reason = record["_nan"]
+                rejected = record["_nan"]
+            else:
+                if val_loader is not None:
+                    scores = evaluate(model, val_loader, loss_fn, resolved)
+                    record.update({"val_" + k: v for k, v in scores.items()})
+                record["lr"] = float(optimizer.param_groups[0]["lr"])
+                if scheduler is not None:
+                    scheduler.step()
+                record["time"] = time.perf_counter() - record.pop("_t0")
+                stop, rejected = _epoch_end(callbacks, epoch, record)
+            if rejected is not None:
+                # The epoch is discarded: back to the end of the last good one, whose
+                # checkpoint stays as it is.
+                history.stop_reason = rejected
                 _checkpoint.restore(last_good, model, optimizer, scheduler, History(),
                                     callbacks, train_loader, "the last good epoch")
                 display.close()
-                display.message(f"stopping: {record['_nan']}; model and optimizer restored to "
-                                f"the end of epoch {epoch - 1}"
+                display.message(f"stopping: {rejected}; model and optimizer restored to the "
+                                f"end of epoch {epoch - 1}"
                                 + (f", checkpoint {path} kept" if path else ""))
                 break
-            if val_loader is not None:
-                scores = evaluate(model, val_loader, loss_fn, resolved)
-                record.update({"val_" + k: v for k, v in scores.items()})
-            record["lr"] = float(optimizer.param_groups[0]["lr"])
-            if scheduler is not None:
-                scheduler.step()
-            record["time"] = time.perf_counter() - record.pop("_t0")
             history.append(record)
-            stop = False
-            for cb in callbacks:
-                stop = bool(cb.on_epoch_end(epoch, record)) or stop
             if stop:
                 history.stop_reason = f"early stopping after epoch {epoch}"
             display.end_epoch(record)
@@ -391,6 +453,18 @@ def fit(model, loss_fn, optimizer, train_loader, epochs: int, val_loader=None,
     finally:
         display.close()
     return history
+
+
+def _epoch_end(callbacks, epoch: int, record: dict) -> tuple[bool, str | None]:
+    """Runs every callback's ``on_epoch_end``; returns (stop, reason) with ``reason`` set when
+    a rollback callback (``TerminateOnNaN``) rejected the epoch."""
+    stop, rejected = False, None
+    for cb in callbacks:
+        if cb.on_epoch_end(epoch, record):
+            stop = True
+            if getattr(cb, "rollback", False) and rejected is None:
+                rejected = getattr(cb, "reason", None) or f"{type(cb).__name__} stopped training"
+    return stop, rejected
 
 
 def _train_epoch(model, loss_fn, optimizer, loader, metrics, display, epoch) -> dict:

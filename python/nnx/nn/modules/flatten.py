@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from nnx.nn.modules.module import Module
+from nnx.tensor import Tensor
 
 __all__ = ["Flatten"]
 
@@ -16,7 +17,9 @@ class Flatten(Module):
         self.start_dim = start_dim
         self.end_dim = end_dim
 
-    def forward(self, input):
+    def forward(self, input):  # noqa: A002 - PyTorch's argument name
+        if not isinstance(input, Tensor):
+            raise TypeError(f"Flatten: input must be a Tensor, got {type(input).__name__}")
         return input.flatten(self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:
