@@ -593,7 +593,8 @@ KNOWN = [
         _geometry,
         _HEAD + "x, w = nnx.ones(1, 2, 6, 5), nnx.ones(3, 2, 2, 2)\n"
         "try:\n    F.conv2d(x, w, padding=2**63 - 1)\nexcept (ValueError, OverflowError) as e:\n"
-        "    assert str(e)\nelse:\n    raise SystemExit('no error raised')\n"),
+        "    assert str(e)\nelse:\n    raise SystemExit('no error raised')\n",
+        fixed=True),
     KnownIssue(
         "pool-huge-window-api",
         ("F.max_pool2d", "F.max_pool1d", "F.avg_pool2d", "F.avg_pool1d", "nn.MaxPool2d",
@@ -602,7 +603,8 @@ KNOWN = [
         "nnx.nn.functional",
         lambda a, k: _geometry(a, k, 2**16),
         _HEAD + HANG_GUARD + "F.max_pool2d(nnx.ones(1, 2, 6, 5), 2**32, stride=1, "
-        "padding=2**31)\n"),
+        "padding=2**31)\n",
+        fixed=True),
     KnownIssue(
         "adaptive-max-pool1d-empty-loop", ("F.adaptive_max_pool1d", "nn.AdaptiveMaxPool1d"),
         "adaptive_max_pool1d loops in Python over the output size: an empty batch with "

@@ -356,21 +356,24 @@ KNOWN = [
         "a non-array bias (a number, a list) is read as an array: segfault or a wrong error",
         lambda a, k: len(a) > 2 and _not_array(a[2]),
         HEAD + CLEAN + "for b in OBJECTS:\n    clean(_core.conv2d_forward, "
-        "np.ones((1, 1, 3, 3), f), np.ones((1, 1, 2, 2), f), b, (1, 1), (0, 0), (1, 1))\n"),
+        "np.ones((1, 1, 3, 3), f), np.ones((1, 1, 2, 2), f), b, (1, 1), (0, 0), (1, 1))\n",
+        fixed=True),
     KnownIssue(
         "object-as-array-gemm", ("gemm",),
         "gemm takes bias as py::object and casts it to py::array without checking: a list as "
         "bias segfaults",
         lambda a, k: _not_array(k.get("bias")),
         HEAD + CLEAN + "for b in OBJECTS:\n    clean(_core.gemm, np.ones((2, 2), f), "
-        "np.ones((2, 2), f), np.ones((2, 2), f), bias=b, bias_mode='col')\n"),
+        "np.ones((2, 2), f), np.ones((2, 2), f), bias=b, bias_mode='col')\n",
+        fixed=True),
     KnownIssue(
         "object-as-array-sgd", ("sgd_step",),
         "sgd_step takes momentum_buffer as py::object and casts it to py::array without "
         "checking: a number segfaults, a list is read as an array of shape ()",
         lambda a, k: len(a) > 2 and _not_array(a[2]),
         HEAD + CLEAN + "for b in OBJECTS:\n    clean(_core.sgd_step, np.ones(3, f), "
-        "np.ones(3, f), b, lr=0.1, momentum=0.9)\n"),
+        "np.ones(3, f), b, lr=0.1, momentum=0.9)\n",
+        fixed=True),
     KnownIssue(
         "object-as-array-batch-norm",
         ("batch_norm_forward_train", "batch_norm_forward_eval", "batch_norm_backward"),
@@ -380,14 +383,16 @@ KNOWN = [
         HEAD + CLEAN + "x = np.ones((2, 3), f)\nfor g in OBJECTS:\n"
         "    clean(_core.batch_norm_forward_train, x, g, None, 1e-5)\n"
         "    clean(_core.batch_norm_forward_eval, x, np.zeros(3, f), np.ones(3, f), None, g, 0.0)\n"
-        "    clean(_core.batch_norm_backward, x, x, g, np.zeros(3, f), np.ones(3, f))\n"),
+        "    clean(_core.batch_norm_backward, x, x, g, np.zeros(3, f), np.ones(3, f))\n",
+        fixed=True),
     KnownIssue(
         "empty-aligned-object", ("empty_aligned",),
         "empty_aligned accepts dtypes holding Python objects and returns uninitialised memory "
         "as object pointers: reading an element segfaults",
         lambda a, k: np.dtype(a[1]).hasobject,
         HEAD + "try:\n    a = _core.empty_aligned([3], np.dtype(object))\n"
-        "except (ValueError, TypeError) as e:\n    assert str(e)\nelse:\n    print(a)\n"),
+        "except (ValueError, TypeError) as e:\n    assert str(e)\nelse:\n    print(a)\n",
+        fixed=True),
     KnownIssue(
         "cross-entropy-backward-target-shape", ("cross_entropy_backward",),
         "cross_entropy_backward does not check that a probability target has the shape of "
@@ -395,7 +400,8 @@ KNOWN = [
         lambda a, k: (isinstance(a[2], np.ndarray) and a[2].ndim != 1
                       and isinstance(a[1], np.ndarray) and a[2].shape != a[1].shape),
         HEAD + EXPECT + "expect(_core.cross_entropy_backward, np.ones(4, f), "
-        "np.ones((4, 10), f), np.ones((1, 1), f))\n"),
+        "np.ones((4, 10), f), np.ones((1, 1), f))\n",
+        fixed=True),
     KnownIssue(
         "conv-geometry-overflow", ("conv2d_forward", "conv2d_backward"),
         "conv2d geometry overflows int64 for huge padding/stride/dilation (size + 2 * pad, "
@@ -404,13 +410,15 @@ KNOWN = [
         "padded input",
         lambda a, k: huge_int(a[3:6]),
         HEAD + EXPECT + "expect(_core.conv2d_forward, np.ones((1, 2, 6, 5), f), "
-        "np.ones((3, 2, 2, 2), f), None, (1, 1), (2**63 - 1, 2**63 - 1), (1, 1))\n"),
+        "np.ones((3, 2, 2, 2), f), None, (1, 1), (2**63 - 1, 2**63 - 1), (1, 1))\n",
+        fixed=True),
     KnownIssue(
         "fma-probe-infinite-seconds", ("measure_fma_peak_gflops",),
         "measure_fma_peak_gflops(seconds=inf) never returns; non-finite or absurd durations "
         "should be rejected (the fuzzer also skips finite durations > 0.01 s, which only wait)",
         _long_probe,
-        HEAD + EXPECT + HANG_GUARD + "expect(_core.measure_fma_peak_gflops, 1, float('inf'))\n"),
+        HEAD + EXPECT + HANG_GUARD + "expect(_core.measure_fma_peak_gflops, 1, float('inf'))\n",
+        fixed=True),
     KnownIssue(
         "fma-probe-thread-count", ("measure_fma_peak_gflops",),
         "measure_fma_peak_gflops(num_threads=100000) starts that many OpenMP threads: under an "
@@ -419,7 +427,8 @@ KNOWN = [
         lambda a, k: huge_int(list(a[:1]) + [k.get("num_threads", 1)], 65),
         "import resource\nsoft, hard = resource.getrlimit(resource.RLIMIT_AS)\n"
         "resource.setrlimit(resource.RLIMIT_AS, (4 << 30, hard))\n"
-        + HEAD + EXPECT + "expect(_core.measure_fma_peak_gflops, 100000, 0.0)\n"),
+        + HEAD + EXPECT + "expect(_core.measure_fma_peak_gflops, 100000, 0.0)\n",
+        fixed=True),
     KnownIssue(
         "max-pool-huge-window-hang", ("max_pool2d_forward",),
         "max_pool2d_forward never returns for a kernel of 2**32 x 2**32 with padding 2**31 on "
@@ -427,12 +436,14 @@ KNOWN = [
         "window loop?)",
         lambda a, k: huge_int(a[1:4], 2**16),
         HEAD + HANG_GUARD + "_core.max_pool2d_forward(np.ones((1, 2, 6, 5), f), (2**32, 2**32), "
-        "(1, 1), (2**31, 2**31))\n"),
+        "(1, 1), (2**31, 2**31))\n",
+        fixed=True),
     KnownIssue(
         "avg-pool-window-count-overflow", ("avg_pool2d_forward", "avg_pool2d_backward"),
         "avg_pool2d with count_include_pad divides by kernel_h * kernel_w computed with "
         "overflow: a 2**40 x 2**40 window gives inf instead of a tiny average",
         lambda a, k: huge_int(a[1:5], 2**16),
         HEAD + "y = _core.avg_pool2d_forward(np.ones((1, 1, 3, 3), f), (2**40, 2**40), "
-        "(1, 1), (2**39, 2**39), True)\nassert np.isfinite(y).all(), y\n"),
+        "(1, 1), (2**39, 2**39), True)\nassert np.isfinite(y).all(), y\n",
+        fixed=True),
 ]

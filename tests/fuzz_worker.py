@@ -99,6 +99,9 @@ class KnownIssue:
     matches: Callable  # (args, kwargs) -> bool
     reproducer: str    # Python code; must exit 0 once fixed (it catches the expected error)
     timeout: float = 60.0
+    # Fixed: the fuzz run no longer skips its inputs, and the reproducer stays as a regression
+    # test that must pass.
+    fixed: bool = False
 
 
 def _emit(kind: str, text: str) -> None:
@@ -339,7 +342,7 @@ def known_issues() -> list[KnownIssue]:
     import fuzz_api_targets
     import fuzz_core_targets
 
-    return fuzz_core_targets.KNOWN + fuzz_api_targets.KNOWN
+    return [i for i in fuzz_core_targets.KNOWN + fuzz_api_targets.KNOWN if not i.fixed]
 
 
 def families(targets: dict[str, Target]) -> dict[str, list[Target]]:

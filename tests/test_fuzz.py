@@ -9,9 +9,10 @@ layout) fails its family's test, naming the input. Examples are drawn with a fix
 (``derandomize``), so a run is repeatable; ``NNX_FUZZ_EXAMPLES`` raises the number of examples
 per function (CI keeps the defaults below).
 
-Known, not yet fixed bugs of the C++ layer are skipped by the fuzz run and tested as strict
-xfails with a minimal reproducer each: fixing one turns its xfail into a failure that says to
-remove the entry from ``KNOWN``.
+Known, not yet fixed bugs are skipped by the fuzz run and tested as strict xfails with a
+minimal reproducer each: fixing one turns its xfail into a failure that says to mark the entry
+of ``KNOWN`` ``fixed=True``, which keeps the reproducer as a regression test and lets the fuzz
+run draw those inputs again.
 """
 
 import concurrent.futures
@@ -212,7 +213,8 @@ def _run_reproducer(issue):
 
 
 @pytest.mark.parametrize("issue", [
-    pytest.param(i, id=i.id, marks=pytest.mark.xfail(strict=True, reason=i.reason))
+    pytest.param(i, id=i.id,
+                 marks=() if i.fixed else pytest.mark.xfail(strict=True, reason=i.reason))
     for i in KNOWN])
 def test_known_issue_is_fixed(issue):
     failure = _run_reproducer(issue)

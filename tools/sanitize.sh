@@ -3,7 +3,7 @@
 # build/sanitize, and runs pytest against that build. Any sanitizer report aborts the test process,
 # so a passing run means zero reports.
 #
-#     tools/sanitize.sh                       # the kernel tests (every kernel family, every ISA)
+#     tools/sanitize.sh                       # kernel, fuzz and thread-safety tests
 #     tools/sanitize.sh tests/test_gemm.py    # or any pytest arguments
 #
 # Python itself is not instrumented: the ASan runtime is preloaded so that it comes first (with
@@ -24,9 +24,10 @@ cp "$build"/_core*.so "$pkg/nnx/"
 if [ $# -eq 0 ]; then
   set -- tests/test_gemm.py tests/test_gemm_errors.py tests/test_nn_kernels.py \
     tests/test_cnn_kernels.py tests/test_conv.py tests/test_knn.py tests/test_optim.py \
-    tests/test_runtime.py
+    tests/test_runtime.py tests/test_thread_safety.py tests/test_fuzz.py::test_fuzz_family
 fi
-export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1"
+# Allocations over 8 GiB fail (the fuzzer asks for absurd sizes and expects MemoryError).
+export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:allocator_may_return_null=1:max_allocation_size_mb=8192"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)" PYTHONPATH="$pkg" \
   python -m pytest -q -p no:cacheprovider "$@"

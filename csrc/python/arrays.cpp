@@ -63,15 +63,25 @@ ArrayMemory& array_memory() {
 }  // namespace
 
 py::array new_array(const py::dtype& dtype, const std::vector<py::ssize_t>& shape) {
-  size_t bytes = size_t(dtype.itemsize());
+  // Strides are products of the sizes too, zeros left out: they must fit as well (an empty array
+  // with huge other sizes is refused like a huge one).
+  size_t bytes = size_t(dtype.itemsize()), span = bytes;
   for (py::ssize_t d : shape) {
     if (d < 0) throw py::value_error("negative dimension " + std::to_string(d) + " in a shape");
-    if (d != 0 && bytes > SIZE_MAX / 4 / size_t(d)) throw std::bad_alloc();  // size overflows
+    if (d != 0 && span > SIZE_MAX / 4 / size_t(d)) throw std::bad_alloc();  // size overflows
+    if (d != 0) span *= size_t(d);
     bytes *= size_t(d);
   }
   void* data = array_memory().acquire(bytes);
   py::capsule owner(data, [](void* p) { array_memory().release(p); });
   return py::array(dtype, shape, data, owner);
+}
+
+py::array array_argument(const py::object& o, const char* fn, const char* name) {
+  if (!py::isinstance<py::array>(o))
+    throw py::type_error(std::string(fn) + ": " + name + " must be a numpy array or None, got " +
+                         std::string(py::str(py::type::of(o).attr("__name__"))));
+  return py::reinterpret_borrow<py::array>(o);
 }
 
 py::array new_array_like(const py::array& x) {
@@ -94,10 +104,17 @@ Dtype float_dtype(const py::array& x, const char* fn, const char* name) {
                        std::string(py::str(x.dtype())));
 }
 
+void require_aligned(const py::array& x, const char* fn, const char* name) {
+  if (!(x.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+    throw py::value_error(std::string(fn) + ": " + name + " is not aligned for its dtype; pass " +
+                          "a copy (" + name + ".copy())");
+}
+
 Matrix as_matrix(const py::array& x, const char* fn, const char* name, bool allow_transposed) {
   if (x.ndim() != 2)
     throw py::value_error(std::string(fn) + ": " + name + " must be 2-D, got shape " +
                           shape_str(x));
+  require_aligned(x, fn, name);
   const int64_t rows = x.shape(0), cols = x.shape(1), item = x.itemsize();
   const int64_t s0 = x.strides(0), s1 = x.strides(1);
   Matrix m{x.request().ptr == nullptr ? nullptr : const_cast<void*>(x.data()), rows, cols, 1, false};

@@ -29,9 +29,17 @@ py::array_t<T> new_array_of(const std::vector<py::ssize_t>& shape) {
 // new_array with x's dtype and shape.
 py::array new_array_like(const py::array& x);
 
+// An optional array argument (taken as py::object so that None is allowed) as an array; TypeError
+// naming `fn` and `name` for anything else (a number or a list is never read as an array).
+py::array array_argument(const py::object& o, const char* fn, const char* name);
+
 enum class Dtype { f32, f64 };
 // The floating dtype of `x`; TypeError naming `name` for anything else.
 Dtype float_dtype(const py::array& x, const char* fn, const char* name);
+
+// ValueError unless x's data is aligned for its dtype (numpy can make views that are not, e.g. of
+// a byte buffer at an odd offset; reading through a misaligned T* is undefined behaviour).
+void require_aligned(const py::array& x, const char* fn, const char* name);
 
 // The data of `x` as T*, after checking that its dtype is T and that it is C-contiguous; an error
 // naming `fn` and `name` otherwise. Writing through the pointer is the caller's business.
@@ -43,6 +51,7 @@ T* checked_data(const py::array& x, const char* fn, const char* name) {
                          std::string(py::str(x.dtype())));
   if (!(x.flags() & py::array::c_style))
     throw py::value_error(std::string(fn) + ": " + name + " must be C-contiguous");
+  require_aligned(x, fn, name);
   return static_cast<T*>(const_cast<void*>(x.data()));
 }
 

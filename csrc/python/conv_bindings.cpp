@@ -44,7 +44,7 @@ void bind_conv(py::module_& m) {
     const Conv2dShape s = conv_shape(x, w, stride, padding, dilation, fn);
     nnx::check_conv2d_shape(s);  // before the output size below is used
     py::array y = new_array(x.dtype(), {s.batch, s.out_channels, s.out_height(), s.out_width()});
-    const py::array b = b_obj.is_none() ? py::array() : py::reinterpret_borrow<py::array>(b_obj);
+    const py::array b = b_obj.is_none() ? py::array() : array_argument(b_obj, "conv2d", "bias");
     if (!b_obj.is_none() && (b.ndim() != 1 || b.shape(0) != s.out_channels))
       throw py::value_error("conv2d: bias must have shape (" + std::to_string(s.out_channels) + ",), got " + shape_str(b));
     by_float_dtype(x, fn, [&](auto t) {

@@ -46,7 +46,7 @@ void gemm(const py::array& a, const py::array& b, py::array& c, bool trans_a, bo
   ep.relu = relu;
   py::array bias;
   if (!bias_obj.is_none()) {
-    bias = py::reinterpret_borrow<py::array>(bias_obj);
+    bias = array_argument(bias_obj, "gemm", "bias");
     if (ep.bias_mode == BiasMode::none)
       throw py::value_error("gemm: bias given but bias_mode is 'none'");
     if (float_dtype(bias, fn, "bias") != dt)

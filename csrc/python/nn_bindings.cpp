@@ -157,8 +157,12 @@ void bind_losses(py::module_& m) {
       using T = decltype(t);
       const int64_t* index = nullptr;
       const T* prob = nullptr;
-      if (target.ndim() == 1) index = class_targets(target, rows, fn);
-      else prob = checked_data<T>(target, fn, "target");
+      if (target.ndim() == 1) {
+        index = class_targets(target, rows, fn);
+      } else {
+        same_shape(target, probs, fn, "target", "probs");
+        prob = checked_data<T>(target, fn, "target");
+      }
       if (grad_loss.ndim() != 1 || grad_loss.shape(0) != rows)
         throw py::value_error("cross_entropy_backward: grad_loss must have shape (N,)");
       const T *gl = checked_data<T>(grad_loss, fn, "grad_loss"), *p = checked_data<T>(probs, fn, "probs");
@@ -248,7 +252,7 @@ void bind_optimizers(py::module_& m) {
     same_shape(grad, param, fn, "grad", "param");
     py::array buf;
     if (!buffer.is_none()) {
-      buf = py::reinterpret_borrow<py::array>(buffer);
+      buf = array_argument(buffer, "sgd_step", "momentum_buffer");
       same_shape(buf, param, fn, "momentum_buffer", "param");
     }
     check_no_overlap(param, "param", grad, "grad", fn);

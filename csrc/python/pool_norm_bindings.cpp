@@ -42,7 +42,7 @@ std::tuple<int64_t, int64_t, int64_t> ncm(const py::array& x, const char* fn) {
 template <typename T>
 const T* optional_vector(const py::object& o, int64_t c, const char* fn, const char* name) {
   if (o.is_none()) return nullptr;
-  const py::array a = py::reinterpret_borrow<py::array>(o);
+  const py::array a = array_argument(o, fn, name);
   if (a.ndim() != 1 || a.shape(0) != c)
     throw py::value_error(std::string(fn) + ": " + name + " must have shape (" + std::to_string(c) +
                           ",), got " + shape_str(a));

@@ -46,6 +46,10 @@ void bind_runtime(py::module_& m) {
   // Uninitialised C-contiguous array on a 64-byte boundary, freed when numpy drops it. A C++
   // allocation because the same thing in Python (over-allocate, find the offset) costs ~5 us.
   m.def("empty_aligned", [](const std::vector<py::ssize_t>& shape, const py::dtype& dtype) {
+    // Uninitialised memory read as Python object pointers would crash the interpreter.
+    if (dtype.attr("hasobject").cast<bool>())
+      throw py::type_error("empty_aligned: dtype " + std::string(py::str(dtype)) +
+                           " holds Python objects; only plain numeric dtypes are allowed");
     return new_array(dtype, shape);
 }, py::arg("shape"), py::arg("dtype"));
   m.def("build_info", [] {

@@ -22,8 +22,13 @@ using runtime::Slot;
 // that the summation order (and the result's bits) never depends on how many threads ran.
 constexpr int64_t kWeightGradGroups = 16;
 
+// In 128 bits: with absurd padding or dilation the int64 arithmetic would overflow (and a wrapped
+// size would let the kernels write out of bounds). geometry() rejects what does not fit.
 int64_t out_size(int64_t size, int64_t kernel, int64_t stride, int64_t pad, int64_t dil) {
-  return (size + 2 * pad - dil * (kernel - 1) - 1) / stride + 1;
+  if (stride < 1) return 0;
+  const __int128 span = __int128(size) + 2 * __int128(pad) - __int128(dil) * (kernel - 1) - 1;
+  const __int128 out = span < 0 ? 0 : span / stride + 1;  // a kernel larger than the input: 0
+  return out > (__int128(1) << 40) ? int64_t(1) << 41 : int64_t(out);
 }
 
 ConvGeometry geometry(const Conv2dShape& s, const char* fn) {
@@ -41,9 +46,15 @@ ConvGeometry geometry(const Conv2dShape& s, const char* fn) {
   if (s.pad_h < 0 || s.pad_w < 0)
     fail("padding must be >= 0, got (" + std::to_string(s.pad_h) + ", " + std::to_string(s.pad_w) + ")");
   if (s.dilation_h < 1 || s.dilation_w < 1) fail("dilation must be >= 1");
+  constexpr int64_t kMax = int64_t(1) << 40;  // far beyond any real convolution
+  if (s.stride_h > kMax || s.stride_w > kMax || s.pad_h > kMax || s.pad_w > kMax ||
+      s.dilation_h > kMax || s.dilation_w > kMax)
+    fail("stride, padding and dilation must be at most 2^40");
   ConvGeometry g{s.batch, s.in_channels, s.height, s.width, s.out_channels, s.kernel_h,
                  s.kernel_w, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dilation_h,
                  s.dilation_w, s.out_height(), s.out_width()};
+  if (g.p > kMax || g.q > kMax || g.p * g.q > kMax)
+    fail("the output (" + std::to_string(g.p) + " x " + std::to_string(g.q) + " per map) is too large");
   if (g.p < 1 || g.q < 1)
     fail("kernel (" + std::to_string(s.kernel_h) + ", " + std::to_string(s.kernel_w) +
          ") with dilation (" + std::to_string(s.dilation_h) + ", " + std::to_string(s.dilation_w) +

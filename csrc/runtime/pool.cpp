@@ -34,6 +34,11 @@ void check_pool2d_shape(const Pool2dShape& s) {
   const auto pair = [](int64_t a, int64_t b) { return "(" + std::to_string(a) + ", " + std::to_string(b) + ")"; };
   if (s.planes < 0 || s.height < 1 || s.width < 1)
     throw std::invalid_argument("pool2d: input planes of " + pair(s.height, s.width) + " must not be empty");
+  // Far beyond any real window, and small enough that H + 2 * padding cannot overflow.
+  constexpr int64_t kMax = int64_t(1) << 40;
+  if (s.kernel_h > kMax || s.kernel_w > kMax || s.stride_h > kMax || s.stride_w > kMax ||
+      s.pad_h > kMax || s.pad_w > kMax || s.height > kMax || s.width > kMax)
+    throw std::invalid_argument("pool2d: sizes, kernel, stride and padding must be at most 2^40");
   if (s.kernel_h < 1 || s.kernel_w < 1)
     throw std::invalid_argument("pool2d: kernel size must be >= 1, got " + pair(s.kernel_h, s.kernel_w));
   if (s.stride_h < 1 || s.stride_w < 1)

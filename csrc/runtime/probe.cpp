@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <chrono>
 #include <stdexcept>
+#include <string>
 
 #include "nnx/runtime.h"
 #include "probe/probe.h"
@@ -9,7 +10,12 @@
 namespace nnx {
 
 double measure_fma_peak_gflops(int num_threads, double seconds) {
-  if (num_threads < 1) throw std::invalid_argument("measure_fma_peak_gflops: num_threads < 1");
+  if (num_threads < 1 || num_threads > 1024)
+    throw std::invalid_argument("measure_fma_peak_gflops: num_threads must be in [1, 1024], got " +
+                                std::to_string(num_threads));
+  if (!(seconds >= 0.0 && seconds <= 60.0))
+    throw std::invalid_argument("measure_fma_peak_gflops: seconds must be in [0, 60], got " +
+                                std::to_string(seconds));
   int64_t (*probe)(int64_t) = nullptr;
   switch (active_isa()) {
     case Isa::avx512: probe = &kernels::avx512::f32_fma_probe; break;

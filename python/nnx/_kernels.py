@@ -19,8 +19,10 @@ from nnx._reference import ACTIVATIONS, ELEMENTWISE_LOSSES  # noqa: F401  (re-ex
 
 
 def _c(x: np.ndarray, dtype=None) -> np.ndarray:
-    # Not np.ascontiguousarray: that turns a 0-d array into shape (1,).
-    return np.asarray(x, dtype=dtype, order="C")
+    # Not np.ascontiguousarray: that turns a 0-d array into shape (1,). The kernels also need
+    # aligned data, which a view of a byte buffer at an odd offset is not.
+    y = np.asarray(x, dtype=dtype, order="C")
+    return y if y.flags.aligned else y.copy()
 
 
 def _opt(x, dtype):

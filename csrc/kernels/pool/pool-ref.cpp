@@ -28,8 +28,10 @@ Window window(const PoolGeometry& g, int64_t i, int64_t j) {
 Window adaptive_window(const PoolGeometry& g, int64_t i, int64_t j) {
   return {i * g.h / g.p, ((i + 1) * g.h + g.p - 1) / g.p, j * g.w / g.q, ((j + 1) * g.w + g.q - 1) / g.q};
 }
-int64_t divisor(const PoolGeometry& g, const Window& win, bool count_include_pad) {
-  return count_include_pad ? g.kh * g.kw : (win.h1 - win.h0) * (win.w1 - win.w0);
+// In floating point: kh * kw of a huge window overflows int64.
+double divisor(const PoolGeometry& g, const Window& win, bool count_include_pad) {
+  return count_include_pad ? double(g.kh) * double(g.kw)
+                           : double(win.h1 - win.h0) * double(win.w1 - win.w0);
 }
 
 }  // namespace
@@ -109,7 +111,7 @@ void window_average_backward(T* grad_x, const T* grad_y, const PoolGeometry& g, 
   }
 }
 
-int64_t area(const Window& win) { return (win.h1 - win.h0) * (win.w1 - win.w0); }
+double area(const Window& win) { return double(win.h1 - win.h0) * double(win.w1 - win.w0); }
 
 }  // namespace
 

@@ -39,10 +39,13 @@ void max_pool_row_block(float* y, int64_t* indices, const float* xp, const PoolG
   const R origin_col = V::max(V::zero(), V::add(V::set1(float(j0 * g.sw - g.pw)), lane_col));
   R best = V::set1(-INFINITY);
   R arg = V::add(V::set1(float(h_start * g.w)), origin_col);
-  for (int64_t a = 0; a < g.kh; ++a) {
-    const int64_t h = i * g.sh - g.ph + a;
-    if (h < 0 || h >= g.h) continue;
-    for (int64_t b = 0; b < g.kw; ++b) {
+  // Only the taps that reach the input: a huge, mostly padded window costs what its overlap does.
+  const int64_t top = i * g.sh - g.ph, left = j0 * g.sw - g.pw;
+  const int64_t a0 = std::max<int64_t>(0, -top), a1 = std::min(g.kh, g.h - top);
+  const int64_t b0 = std::max<int64_t>(0, -left - (lanes - 1) * g.sw), b1 = std::min(g.kw, g.w - left);
+  for (int64_t a = a0; a < a1; ++a) {
+    const int64_t h = top + a;
+    for (int64_t b = b0; b < b1; ++b) {
       const int64_t w0 = j0 * g.sw - g.pw + b;  // input column of lane 0
       // Lanes whose column w0 + l * sw lies inside [0, W): all of them without padding.
       int lo_l = 0, hi_l = lanes;
