@@ -611,7 +611,8 @@ KNOWN = [
         "output_size 2**32 + 1 allocates nothing and then spins for hours (a Python-layer "
         "issue in nnx._kernels.adaptive_max_pool1d_forward)",
         lambda a, k: _geometry(a, k, 2**16),
-        _HEAD + HANG_GUARD + "F.adaptive_max_pool1d(nnx.zeros(0, 3, 5), 2**32 + 1)\n"),
+        _HEAD + HANG_GUARD + "F.adaptive_max_pool1d(nnx.zeros(0, 3, 5), 2**32 + 1)\n",
+        fixed=True),
     KnownIssue(
         "recurrent-empty-batch-long-sequence", ("nn.RNN", "nn.LSTM"),
         "nn.RNN/nn.LSTM step through the sequence in Python: an empty batch with 2**31 time "
@@ -621,7 +622,8 @@ KNOWN = [
                          and v.array.size == 0 and huge_int(v.array.shape, 2**16)
                          for v in k.values()),
         _HEAD + "import numpy as np\nx = nnx.tensor(np.empty((2**31, 0, 3), np.float32))\n"
-        + HANG_GUARD + "nnx.nn.RNN(3, 2)(x)\n"),
+        + HANG_GUARD + "nnx.nn.RNN(3, 2)(x)\n",
+        fixed=True),
     KnownIssue(
         "recurrent-huge-num-layers", ("nn.RNN", "nn.LSTM"),
         "nn.RNN/nn.LSTM accept num_layers=2**31 - 1 and build layer after layer until memory "
@@ -630,5 +632,6 @@ KNOWN = [
         lambda a, k: huge_int(list(a[2:3]) + [k.get("num_layers", 1)], 2**16),
         _HEAD + HANG_GUARD + "try:\n    nnx.nn.LSTM(3, 2, num_layers=2**31 - 1)\n"
         "except (ValueError, OverflowError) as e:\n    assert str(e), repr(e)\n"
-        "else:\n    raise SystemExit('no error raised')\n"),
+        "else:\n    raise SystemExit('no error raised')\n",
+        fixed=True),
 ]

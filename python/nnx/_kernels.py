@@ -296,7 +296,7 @@ def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0):
     y = _memory.empty((t_len, batch, hid), dtype)
     cells = _memory.empty((t_len, batch, hid), dtype)
     h_prev, c_prev = _c(h0, dtype), _c(c0, dtype)
-    for t in range(t_len):
+    for t in range(t_len if batch else 0):  # an empty batch has nothing to step through
         z = gates[t]
         _gemm(h_prev, w_hh, z, beta=1.0, trans_b=True)
         z[:, :2 * hid] = _sigmoid(z[:, :2 * hid])
@@ -339,7 +339,7 @@ def lstm_backward(grad_y, grad_hn, grad_cn, x, w_ih, w_hh, h0, c0, y, saved,
     dh = np.zeros((batch, hid), dtype) if grad_hn is None else np.array(grad_hn, dtype)
     dc = np.zeros((batch, hid), dtype) if grad_cn is None else np.array(grad_cn, dtype)
     dz = _memory.empty((t_len, batch, 4 * hid), dtype)
-    for t in range(t_len - 1, -1, -1):
+    for t in range(t_len - 1 if batch else -1, -1, -1):
         i, f, g, o = (gates[t, :, k * hid:(k + 1) * hid] for k in range(4))
         c_prev = cells[t - 1] if t else c0
         tc = np.tanh(cells[t])
@@ -380,7 +380,7 @@ def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity="tanh"):
     w_ih, w_hh = _c(w_ih, dtype), _c(w_hh, dtype)
     y = _input_projection(x, w_ih, b_ih, b_hh)  # activated in place, step by step
     h_prev = _c(h0, dtype)
-    for t in range(x.shape[0]):
+    for t in range(x.shape[0] if x.shape[1] else 0):  # an empty batch has nothing to step through
         z = y[t]
         _gemm(h_prev, w_hh, z, beta=1.0, trans_b=True)
         if nonlinearity == "tanh":
@@ -409,7 +409,7 @@ def rnn_backward(grad_y, grad_hn, x, w_ih, w_hh, h0, y, saved, nonlinearity="tan
     t_len, batch, hid = y.shape
     dh = np.zeros((batch, hid), dtype) if grad_hn is None else np.array(grad_hn, dtype)
     dz = _memory.empty((t_len, batch, hid), dtype)
-    for t in range(t_len - 1, -1, -1):
+    for t in range(t_len - 1 if batch else -1, -1, -1):
         dh += grad_y[t]
         h = y[t]
         if nonlinearity == "tanh":
@@ -456,7 +456,7 @@ def adaptive_max_pool1d_forward(x, output_size):
     n, c, length = x.shape
     y = _memory.empty((n, c, output_size), x.dtype)
     indices = np.empty((n, c, output_size), np.int64)
-    for j in range(output_size):
+    for j in range(output_size if n * c else 0):  # an empty batch has no windows to scan
         lo, hi = (j * length) // output_size, -((-(j + 1) * length) // output_size)
         arg = np.argmax(x[:, :, lo:hi], axis=2)
         indices[:, :, j] = arg + lo

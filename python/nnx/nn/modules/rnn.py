@@ -59,6 +59,8 @@ class _RNNBase(Module):
         self.input_size = _positive_int(who, "input_size", input_size)
         self.hidden_size = _positive_int(who, "hidden_size", hidden_size)
         self.num_layers = _positive_int(who, "num_layers", num_layers)
+        if self.num_layers > 1024:  # refused up front, before building layer after layer
+            raise ValueError(f"{who}: num_layers must be at most 1024, got {num_layers}")
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not (
                 0.0 <= dropout <= 1.0):
             raise ValueError(f"{who}: dropout must be a probability in [0, 1], got {dropout!r}")
