@@ -4,6 +4,7 @@ import io as _io
 import json
 import os
 import pickle
+import time
 import zipfile
 
 import numpy as np
@@ -187,3 +188,19 @@ def test_pickled_array_is_refused(tmp_path, monkeypatch):
     with pytest.raises(nio.CheckpointError, match="pickle"):
         nio.load(path)
     assert called == []
+
+
+def test_save_removes_stale_temporaries_of_killed_saves(tmp_path):
+    # A save killed before its rename leaves ".name.XXXX.tmp"; the next save of that path removes
+    # such leftovers once they are an hour old, and leaves younger ones (a save in progress).
+    path = tmp_path / "ckpt.npz"
+    stale, fresh = tmp_path / ".ckpt.npz.old1.tmp", tmp_path / ".ckpt.npz.new1.tmp"
+    other = tmp_path / ".other.npz.old2.tmp"
+    for p in (stale, fresh, other):
+        p.write_bytes(b"partial")
+    hour_ago = time.time() - 7200
+    os.utime(stale, (hour_ago, hour_ago))
+    os.utime(other, (hour_ago, hour_ago))
+    nio.save({"a": np.arange(3)}, path)
+    assert not stale.exists() and fresh.exists() and other.exists()
+    np.testing.assert_array_equal(nio.load(path)["a"], np.arange(3))

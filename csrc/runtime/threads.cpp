@@ -29,8 +29,9 @@ std::atomic<int>& thread_count() {
 }  // namespace
 
 void set_num_threads(int n) {
-  if (n < 1)
-    throw std::invalid_argument("set_num_threads: n must be >= 1, got " + std::to_string(n));
+  // The upper bound keeps a typo (1000000) from starting a million OpenMP threads on the next call.
+  if (n < 1 || n > 1024)
+    throw std::invalid_argument("set_num_threads: n must be in [1, 1024], got " + std::to_string(n));
 #ifndef _OPENMP
   n = 1;  // built without OpenMP: every kernel is single-threaded
 #endif

@@ -9,7 +9,8 @@ from nnx import _core
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads in nnx's parallel kernels (default: OpenMP's, i.e. ``OMP_NUM_THREADS``).
+    """Use ``n`` (1 to 1024) threads in nnx's parallel kernels (default: OpenMP's, i.e.
+    ``OMP_NUM_THREADS``).
 
     Unlike ``omp_set_num_threads`` this applies to kernels called from every Python thread.
     Results do not depend on the thread count: they are bitwise identical for any ``n``.

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 import zipfile
 
 import numpy as np
@@ -63,6 +64,31 @@ def save(obj, path) -> None:
             pass
         raise
     _fsync_directory(directory)
+    _remove_stale_temporaries(path)
+
+
+# A save killed between its temporary file and the rename (SIGKILL, power loss) leaves the
+# temporary behind. Those of the same path that are this old cannot belong to a save in progress.
+_STALE_SECONDS = 3600.0
+
+
+def _remove_stale_temporaries(path: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    prefix = "." + os.path.basename(path) + "."
+    now = time.time()
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        full = os.path.join(directory, name)
+        try:
+            if now - os.stat(full).st_mtime > _STALE_SECONDS:
+                os.unlink(full)
+        except OSError:  # gone already, or not ours to remove: leave it
+            pass
 
 
 def load(path):
