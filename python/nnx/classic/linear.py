@@ -201,8 +201,23 @@ class LinearRegression(_GradientDescent):
         return float(np.mean(1.0 - residual / total))
 
 
+class _GradientClassifier(_GradientDescent):
+    """What the two gradient-descent classifiers share: their constructor, ``classes_`` and the
+    accuracy as their score."""
 
-class LogisticRegression(_GradientDescent):
+    def __init__(self, lr: float = 0.1, epochs: int = 100, batch_size: int | None = None,
+                 l2: float = 0.0, shuffle: bool = True, seed: int | None = 0,
+                 fit_intercept: bool = True, dtype=np.float32):
+        super().__init__(lr=lr, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
+                         seed=seed, l2=l2, fit_intercept=fit_intercept, dtype=dtype)
+        self.classes_ = None
+
+    def score(self, x, y) -> float:
+        """Accuracy: the fraction of samples whose predicted label equals y."""
+        return V.accuracy(self.predict(x), y)
+
+
+class LogisticRegression(_GradientClassifier):
     """Binary logistic regression: ``P(y = classes_[1] | x) = sigmoid(x @ coef_.T + b)``.
 
     ``LogisticRegression(lr=0.1, epochs=100, batch_size=None, l2=0.0, shuffle=True, seed=0,
@@ -216,13 +231,6 @@ class LogisticRegression(_GradientDescent):
     ``classes_[0]`` and ``classes_[1]``; ``predict`` picks ``classes_[1]`` when its
     probability is at least 0.5; ``score`` is the accuracy.
     """
-
-    def __init__(self, lr: float = 0.1, epochs: int = 100, batch_size: int | None = None,
-                 l2: float = 0.0, shuffle: bool = True, seed: int | None = 0,
-                 fit_intercept: bool = True, dtype=np.float32):
-        super().__init__(lr=lr, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
-                         seed=seed, l2=l2, fit_intercept=fit_intercept, dtype=dtype)
-        self.classes_ = None
 
     def fit(self, x, y) -> LogisticRegression:
         who = "LogisticRegression"
@@ -248,12 +256,8 @@ class LogisticRegression(_GradientDescent):
     def predict(self, x) -> np.ndarray:
         return self.classes_[(self.decision_function(x) >= 0).astype(np.int64)]
 
-    def score(self, x, y) -> float:
-        """Accuracy: the fraction of samples whose predicted label equals y."""
-        return V.accuracy(self.predict(x), y)
 
-
-class SoftmaxClassifier(_GradientDescent):
+class SoftmaxClassifier(_GradientClassifier):
     """Multinomial logistic (softmax) regression: ``P(classes_[c] | x) = softmax(s)_c`` with
     scores ``s = x @ coef_.T + intercept_``.
 
@@ -265,13 +269,6 @@ class SoftmaxClassifier(_GradientDescent):
     y (at least 2); ``coef_`` is (C, d), ``intercept_`` (C,). ``predict`` returns the most
     probable class (the first of equal scores); ``score`` is the accuracy.
     """
-
-    def __init__(self, lr: float = 0.1, epochs: int = 100, batch_size: int | None = None,
-                 l2: float = 0.0, shuffle: bool = True, seed: int | None = 0,
-                 fit_intercept: bool = True, dtype=np.float32):
-        super().__init__(lr=lr, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
-                         seed=seed, l2=l2, fit_intercept=fit_intercept, dtype=dtype)
-        self.classes_ = None
 
     def fit(self, x, y) -> SoftmaxClassifier:
         who = "SoftmaxClassifier"
@@ -291,7 +288,3 @@ class SoftmaxClassifier(_GradientDescent):
 
     def predict(self, x) -> np.ndarray:
         return self.classes_[np.argmax(self.decision_function(x), axis=1)]
-
-    def score(self, x, y) -> float:
-        """Accuracy: the fraction of samples whose predicted label equals y."""
-        return V.accuracy(self.predict(x), y)
