@@ -335,6 +335,134 @@ def bench_maxpool(args, torch) -> None:
               flush=True)
 
 
+# (I, H, T, B) of the LSTM layer benchmark: a mid-sized layer, a wide one, and the char-LSTM's
+# vocabulary-sized input.
+LSTM_SHAPES = [(128, 256, 64, 32), (256, 512, 32, 64), (65, 128, 100, 32)]
+
+
+def bench_lstm(args, torch) -> None:
+    """One LSTM layer, forward + backward (input, weight, bias and initial-state gradients) over
+    a whole sequence: nnx's kernels vs torch.nn.LSTM with the same weights."""
+    shapes = [(32, 64, 16, 8), (65, 128, 20, 32)] if args.quick else LSTM_SHAPES
+    rng = np.random.default_rng(0)
+    for threads in args.threads:
+        nnx.set_num_threads(threads)
+        if torch is not None:
+            torch.set_num_threads(threads)
+        print(f"\n## LSTM layer forward + backward, {threads} thread(s)\n")
+        cols = (["I, H, T, B", "nnx ms", "GFLOP/s"]
+                + (["torch ms", "nnx/torch", "max |diff|"] if torch else []))
+        print("| " + " | ".join(cols) + " |")
+        print("|" + "---|" * len(cols))
+        for i, h, t_len, b in shapes:
+            s = 1 / np.sqrt(h)
+            x = rng.standard_normal((t_len, b, i), dtype=np.float32)
+            w_ih, w_hh = (rng.uniform(-s, s, (4 * h, n)).astype(np.float32) for n in (i, h))
+            b_ih, b_hh = (rng.uniform(-s, s, 4 * h).astype(np.float32) for _ in range(2))
+            h0, c0 = (rng.standard_normal((b, h), dtype=np.float32) for _ in range(2))
+            gy = rng.standard_normal((t_len, b, h), dtype=np.float32)
+            out = {}
+
+            def nnx_step():
+                y, h_n, c_n, saved = _kernels.lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0)
+                out["nnx"] = y
+                _kernels.lstm_backward(gy, None, None, x, w_ih, w_hh, saved)
+
+            fns = {"nnx": nnx_step}
+            if torch is not None:
+                lstm = torch.nn.LSTM(i, h)
+                with torch.no_grad():
+                    for name, v in (("weight_ih_l0", w_ih), ("weight_hh_l0", w_hh),
+                                    ("bias_ih_l0", b_ih), ("bias_hh_l0", b_hh)):
+                        getattr(lstm, name).copy_(torch.from_numpy(v))
+                tx, th0, tc0 = (torch.from_numpy(a).requires_grad_()
+                                for a in (x, h0[None], c0[None]))
+                tgy = torch.from_numpy(gy)
+
+                def torch_step():
+                    y, _ = lstm(tx, (th0, tc0))
+                    out["torch"] = y
+                    y.backward(tgy)
+                    for p in (tx, th0, tc0, *lstm.parameters()):
+                        p.grad = None
+
+                fns["torch"] = torch_step
+            t = timed_rounds(fns, args.repeats, args.min_time, settle=0.15 if threads > 1 else 0.0)
+            # forward 2 (I + H) 4H per row and step; backward twice that
+            flops = 3 * 2 * t_len * b * 4 * h * (i + h)
+            row = [f"{i}, {h}, {t_len}, {b}", f"{t['nnx'] * 1e3:.2f}",
+                   f"{flops / t['nnx'] / 1e9:.0f}"]
+            if torch is not None:
+                diff = float(np.max(np.abs(out["nnx"] - out["torch"].detach().numpy())))
+                if diff > 1e-4:
+                    sys.exit(f"nnx and torch disagree on LSTM {(i, h, t_len, b)}: {diff:.2e}")
+                row += [f"{t['torch'] * 1e3:.2f}", f"{t['torch'] / t['nnx']:.2f}x", f"{diff:.1e}"]
+            print("| " + " | ".join(row) + " |", flush=True)
+
+
+def bench_char_lstm(args, torch) -> None:
+    """One training iteration of the character-level LSTM language model (embedding 64, LSTM 256,
+    linear to the vocabulary, cross-entropy, backward, gradient clipping to norm 5, Adam 2e-3)
+    on (64, 32) windows of random character ids, nnx vs the same model in torch."""
+    from nnx import nn, optim
+    from nnx.char_lm import CharLSTM
+    from nnx.nn import functional as F
+    from nnx.tensor import Tensor
+
+    vocab, t_len, batch = 65, (16 if args.quick else 64), 32
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, vocab, (t_len + 1, batch))
+    x, y = ids[:-1], ids[1:]
+    for threads in args.threads:
+        nnx.set_num_threads(threads)
+        model = CharLSTM(vocab)
+        params = list(model.parameters())
+        opt = optim.Adam(params, lr=2e-3)
+
+        def nnx_step():
+            logits, _ = model(Tensor(x))
+            loss = F.cross_entropy(logits.reshape(-1, vocab), Tensor(y.reshape(-1)))
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, 5.0)
+            opt.step()
+
+        fns = {"nnx": nnx_step}
+        if torch is not None:
+            torch.set_num_threads(threads)
+
+            class TorchCharLSTM(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.embedding = torch.nn.Embedding(vocab, 64)
+                    self.lstm = torch.nn.LSTM(64, 256)
+                    self.fc = torch.nn.Linear(256, vocab)
+
+                def forward(self, ids):
+                    return self.fc(self.lstm(self.embedding(ids))[0])
+
+            tmodel = TorchCharLSTM()
+            topt = torch.optim.Adam(tmodel.parameters(), lr=2e-3)
+            tx, ty = torch.from_numpy(x), torch.from_numpy(y.reshape(-1))
+
+            def torch_step():
+                loss = torch.nn.functional.cross_entropy(tmodel(tx).reshape(-1, vocab), ty)
+                topt.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(tmodel.parameters(), 5.0)
+                topt.step()
+
+            fns["torch"] = torch_step
+        t = timed_rounds(fns, args.repeats, args.min_time, settle=0.15 if threads > 1 else 0.0)
+        print(f"\n## char-LSTM training iteration (vocab {vocab}, emb 64, LSTM 256, T {t_len}, "
+              f"B {batch}), {threads} thread(s)\n")
+        print("| nnx ms | " + ("torch ms | nnx time / torch time |" if torch else ""))
+        print("|---|" + ("---|---|" if torch else ""))
+        print(f"| {t['nnx'] * 1e3:.2f} | "
+              + (f"{t['torch'] * 1e3:.2f} | {t['nnx'] / t['torch']:.2f} |" if torch else ""),
+              flush=True)
+
+
 def numpy_knn(q, r, k, metric, block_bytes=64 << 20):
     """The same search in numpy: distance blocks of whole query rows (L2 by the `a @ b.T` identity,
     L1 by a blocked broadcast), then argpartition and a sort of the k smallest."""
@@ -385,7 +513,8 @@ def bench_knn(args, torch) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["gemm", "adam", "mlp", "lenet5", "conv", "maxpool", "knn"],
+    parser.add_argument("what", choices=["gemm", "adam", "mlp", "lenet5", "conv", "maxpool", "knn",
+                                 "lstm", "char-lstm"],
                         help="what to compare")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=15, help="timed rounds per library (median)")
@@ -412,7 +541,8 @@ def main(argv=None) -> None:
     print(f"# threads: {args.threads[0]} for nnx, numpy and torch "
           f"({', '.join(f'{v}={os.environ.get(v)}' for v in THREAD_VARS)})")
     {"gemm": bench_gemm, "adam": bench_adam, "mlp": bench_mlp, "lenet5": bench_lenet5,
-     "conv": bench_conv, "maxpool": bench_maxpool, "knn": bench_knn}[args.what](args, torch)
+     "conv": bench_conv, "maxpool": bench_maxpool, "knn": bench_knn,
+     "lstm": bench_lstm, "char-lstm": bench_char_lstm}[args.what](args, torch)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ standardized with the training set's mean and std; the learning rate decays from
 cosine over the run. After training, the weights are saved with ``nnx.io.save``, loaded into a
 fresh model, and the test accuracy of the reloaded model is checked to be identical.
 ``--limit N`` trains and tests on the first N images of each split (a quick smoke run).
+``--save-model lenet5.npz`` also writes a model file (``nnx.save_model``: layers, weights and the
+input standardization) for ``nnx.load_model`` and the C++ program ``examples/cpp/mnist_classify``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save", default=None, help="where to save the weights (default: a temp dir)")
+    p.add_argument("--save-model", default=None,
+                   help="also write a model file (layers, weights, input standardization) that "
+                        "nnx.load_model and the C++ runtime read (examples/cpp/mnist_classify)")
     p.add_argument("--plot", default=None, help="write loss/accuracy curves to this PNG")
     args = p.parse_args(argv)
 
@@ -71,6 +76,14 @@ def main(argv=None) -> int:
     print(f"test accuracy: {accuracy:.4f}")
     if args.plot:
         train.plot_history(history, args.plot)
+
+    if args.save_model:
+        # The standardization travels with the model, so that a C++ program feeds it the same
+        # inputs (one scalar mean and std: Standardize().fit without per_channel).
+        nnx.save_model(model, args.save_model, metadata={"input_mean": float(standardize.mean),
+                                                         "input_std": float(standardize.std)})
+        print(f"model written to {args.save_model} (nnx.load_model, or from C++: "
+              "examples/cpp/mnist_classify)")
 
     with tempfile.TemporaryDirectory() as tmp:
         path = args.save or os.path.join(tmp, "lenet5.npz")

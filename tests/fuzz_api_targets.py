@@ -388,6 +388,12 @@ def load(d):
     return [path], {}
 
 
+def save_model(d):
+    model = d.pick((nn.Sequential(nn.Linear(3, 2), nn.ReLU()), nn.Linear(2, 2),
+                    nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten()), nn.LSTM(2, 3), 3, "x"))
+    return [model, "model.npz"], {"metadata": d.pick((None, {"mean": 0.5}, [1, 2], "m"))}
+
+
 def enter_context(fn, args, kwargs):
     manager = fn(*[materialize(a) for a in args], **kwargs)
     if hasattr(manager, "__enter__"):
@@ -411,8 +417,11 @@ TOP = {
     "initial_seed": no_args, "info": no_args, "get_num_threads": no_args,
     "set_num_threads": threads, "num_threads": threads, "no_grad": no_args,
     "enable_grad": no_args, "set_grad_enabled": grad_mode, "is_grad_enabled": no_args,
-    "save": save, "load": load,
+    "save": save, "load": load, "save_model": save_model, "load_model": load,
+    "get_include": no_args, "get_cmake_dir": no_args,
 }
+# File functions may fail with OSError: a junk file, or no C++ library in a source tree.
+FILES = {"save", "load", "save_model", "load_model", "get_include", "get_cmake_dir"}
 TOP_RANDOM = {"empty", "rand", "randn", "randint", "randperm"}
 CONTEXTS = {"no_grad", "enable_grad", "set_grad_enabled", "num_threads"}
 
@@ -565,7 +574,7 @@ def _build_targets():
         targets.append(Target(f"nnx.{name}", "api-nnx", getattr(nnx, name), build,
                               call=enter_context if name in CONTEXTS else call_function,
                               restore=_restore, deterministic=name not in TOP_RANDOM,
-                              also_accepted=(OSError,) if name in ("save", "load") else ()))
+                              also_accepted=(OSError,) if name in FILES else ()))
     for name, build in MODULES.items():
         targets.append(Target(f"nn.{name}", "api-modules", getattr(nn, name), build,
                               call=call_module, deterministic=False))

@@ -233,6 +233,69 @@ def knn_search(d):
     return [d.array((q, dim), dt), refs.astype(dt), d.int(1, r), d.pick(("l1", "l2"))], {}
 
 
+# -- recurrent layers, embedding -----------------------------------------------------------------
+
+def _recurrent(d, gates):
+    t, b, i, h, dt = d.size() or 1, d.size(), d.size() or 1, d.size() or 1, _dtype(d)
+    layer = [d.array((t, b, i), dt), d.array((gates * h, i), dt), d.array((gates * h, h), dt)]
+    biases = [d.pick((None, d.array((gates * h,), dt))) for _ in range(2)]
+    states = [d.pick((None, d.array((b, h), dt))) for _ in range(2 if gates == 4 else 1)]
+    return layer, biases, states
+
+
+def lstm_forward(d):
+    layer, biases, states = _recurrent(d, 4)
+    return layer + biases + states, {}
+
+
+def lstm_backward(d):
+    layer, biases, states = _recurrent(d, 4)
+    x, w_ih, w_hh = layer
+    saved = _core.lstm_forward(*layer, *biases, *states)[3] if d.bool() else \
+        d.array((d.size(hi=200),), x.dtype)
+    t, b, h = x.shape[0], x.shape[1], w_hh.shape[1]
+    grads = [d.array((t, b, h), x.dtype)] + [d.pick((None, d.array((b, h), x.dtype)))
+                                              for _ in range(2)]
+    return grads + [x, w_ih, w_hh, saved], {"need_input": d.bool(), "need_weights": d.bool(),
+                                            "need_states": d.bool()}
+
+
+def rnn_forward(d):
+    layer, biases, states = _recurrent(d, 1)
+    return layer + biases + states + [d.pick(("tanh", "relu", "sigmoid"))], {}
+
+
+def rnn_backward(d):
+    layer, biases, states = _recurrent(d, 1)
+    x, w_ih, w_hh = layer
+    act = d.pick(("tanh", "relu"))
+    saved = _core.rnn_forward(*layer, *biases, *states, act)[2] if d.bool() else \
+        d.array((d.size(hi=200),), x.dtype)
+    t, b, h = x.shape[0], x.shape[1], w_hh.shape[1]
+    grads = [d.array((t, b, h), x.dtype), d.pick((None, d.array((b, h), x.dtype)))]
+    return grads + [x, w_ih, w_hh, saved, act], {"need_input": d.bool(),
+                                                 "need_weights": d.bool(),
+                                                 "need_states": d.bool()}
+
+
+def _indices(d, v):
+    shape = _shape(d, 0, 3)
+    return d.rng.integers(-1 if d.pick((0, 0, 0, 1)) else 0, v + d.pick((0, 0, 0, 1)),
+                          size=shape, dtype=np.int64)
+
+
+def embedding_forward(d):
+    v = d.size() or 1
+    return [d.array((v, d.size()), _dtype(d)), _indices(d, v)], {}
+
+
+def embedding_backward(d):
+    v = d.size() or 1
+    idx = _indices(d, v)
+    return [d.array(idx.shape + (d.size(),), _dtype(d)), idx, v,
+            d.pick((None, 0, v - 1, v, -1))], {}
+
+
 # -- runtime -----------------------------------------------------------------------------------
 
 def no_args(d):
@@ -299,6 +362,12 @@ TARGETS = [
     _t("batch_norm_forward_eval", "core-norm", batch_norm_forward_eval),
     _t("batch_norm_backward", "core-norm", batch_norm_backward),
     _t("knn_search", "core-knn", knn_search),
+    _t("lstm_forward", "core-rnn", lstm_forward),
+    _t("lstm_backward", "core-rnn", lstm_backward),
+    _t("rnn_forward", "core-rnn", rnn_forward),
+    _t("rnn_backward", "core-rnn", rnn_backward),
+    _t("embedding_forward", "core-rnn", embedding_forward),
+    _t("embedding_backward", "core-rnn", embedding_backward),
     _t("empty_aligned", "core-runtime", empty_aligned, deterministic=False),
     _t("cpu_features", "core-runtime", no_args),
     _t("build_info", "core-runtime", no_args),

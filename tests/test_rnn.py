@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import nnx
+from nnx import _core
 from nnx import _kernels as K
 from nnx import _reference as R
 from nnx.nn import LSTM, RNN, LSTMCell, RNNCell
@@ -22,13 +23,17 @@ def rand(*shape, dtype=np.float64, scale=1.0):
     return (RNG.standard_normal(shape) * scale).astype(dtype)
 
 
-def layer_arrays(t, b, i, h, gates, dtype, bias=True):
-    """x, w_ih, w_hh, b_ih, b_hh, h0 (and c0 for the LSTM) of one layer."""
-    out = [rand(t, b, i, dtype=dtype), rand(gates * h, i, dtype=dtype, scale=0.6),
-           rand(gates * h, h, dtype=dtype, scale=0.6),
-           rand(gates * h, dtype=dtype) if bias else None,
-           rand(gates * h, dtype=dtype) if bias else None, rand(b, h, dtype=dtype)]
-    return out + [rand(b, h, dtype=dtype)] if gates == 4 else out
+def layer_arrays(t, b, i, h, gates, dtype, bias=True, seed=None):
+    """x, w_ih, w_hh, b_ih, b_hh, h0 (and c0 for the LSTM) of one layer; with a seed, the same
+    values for every dtype."""
+    rng = RNG if seed is None else np.random.default_rng(seed)
+
+    def r(*shape, scale=1.0):
+        return (rng.standard_normal(shape) * scale).astype(dtype)
+
+    out = [r(t, b, i), r(gates * h, i, scale=0.6), r(gates * h, h, scale=0.6),
+           r(gates * h) if bias else None, r(gates * h) if bias else None, r(b, h)]
+    return out + [r(b, h)] if gates == 4 else out
 
 
 def assert_close(actual, expected, dtype):
@@ -58,7 +63,7 @@ def test_lstm_seam_matches_reference(shape, dtype, bias):
     for a, e in ((y, ry), (hn, rh), (cn, rc)):
         assert_close(a, e, dtype)
     gy, gh, gc = rand(t, b, h, dtype=dtype), rand(b, h, dtype=dtype), rand(b, h, dtype=dtype)
-    grads = K.lstm_backward(gy, gh, gc, x, w_ih, w_hh, h0, c0, y, saved)
+    grads = K.lstm_backward(gy, gh, gc, x, w_ih, w_hh, saved)
     # The seam returns grad_b even without biases: compare with a zero-bias reference then.
     zero = np.zeros(4 * h, dtype)
     ref = R.lstm_backward(gy, gh, gc, x, w_ih, w_hh, zero if b_ih is None else b_ih,
@@ -80,35 +85,91 @@ def test_rnn_seam_matches_reference(shape, dtype, nonlinearity):
     assert_close(y, ry, dtype)
     assert_close(hn, rh, dtype)
     gy, gh = rand(t, b, h, dtype=dtype), rand(b, h, dtype=dtype)
-    grads = K.rnn_backward(gy, gh, x, w_ih, w_hh, h0, y, saved, nonlinearity)
+    grads = K.rnn_backward(gy, gh, x, w_ih, w_hh, saved, nonlinearity)
     ref = R.rnn_backward(gy, gh, x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity)
     for a, e in zip(grads, ref[:4] + ref[5:]):
         assert_close(a, e, dtype)
 
 
-def test_lstm_seam_saved_buffers_and_missing_state_gradients():
+def test_lstm_seam_outputs_and_missing_state_gradients():
     t, b, i, h = 5, 3, 2, 4
     x, w_ih, w_hh, b_ih, b_hh, h0, c0 = layer_arrays(t, b, i, h, 4, np.float64)
-    y, hn, cn, (gates, cells) = K.lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0)
-    steps = R._lstm_steps(x, w_ih, w_hh, b_ih, b_hh, h0, c0)
-    expected = np.stack([np.concatenate([s[k] for k in "ifgo"], axis=1) for s in steps])
-    assert_close(gates, expected, np.float64)  # activated gates in order i, f, g, o
-    assert_close(cells, np.stack([s["c"] for s in steps]), np.float64)
-    assert hn is not y[-1] and not np.shares_memory(hn, y) and not np.shares_memory(cn, cells)
+    y, hn, cn, saved = K.lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0)
+    assert not np.shares_memory(hn, y) and not np.shares_memory(cn, saved[0])
+    np.testing.assert_array_equal(hn, y[-1])
     gy = rand(t, b, h)
-    with_none = K.lstm_backward(gy, None, None, x, w_ih, w_hh, h0, c0, y, (gates, cells))
-    zeros = K.lstm_backward(gy, np.zeros((b, h)), np.zeros((b, h)), x, w_ih, w_hh, h0, c0, y,
-                            (gates, cells))
+    with_none = K.lstm_backward(gy, None, None, x, w_ih, w_hh, saved)
+    zeros = K.lstm_backward(gy, np.zeros((b, h)), np.zeros((b, h)), x, w_ih, w_hh, saved)
     for a, e in zip(with_none, zeros):
         np.testing.assert_array_equal(a, e)
-    only_x = K.lstm_backward(gy, None, None, x, w_ih, w_hh, h0, c0, y, (gates, cells),
-                             needs=(True, False, False))
+    only_x = K.lstm_backward(gy, None, None, x, w_ih, w_hh, saved, needs=(True, False, False))
     assert only_x[1:] == (None,) * 5
     np.testing.assert_array_equal(only_x[0], zeros[0])
-    rnn = K.rnn_backward(gy, None, x, w_ih[:h], w_hh[:h], h0,
-                         K.rnn_forward(x, w_ih[:h], w_hh[:h], None, None, h0)[0], (),
-                         needs=(False, True, False))
+    rnn_saved = K.rnn_forward(x, w_ih[:h], w_hh[:h], None, None, h0)[2]
+    rnn = K.rnn_backward(gy, None, x, w_ih[:h], w_hh[:h], rnn_saved, needs=(False, True, False))
     assert rnn[0] is None and rnn[4] is None and rnn[1].shape == (h, i)
+    # Missing initial states are zeros.
+    y0 = K.lstm_forward(x, w_ih, w_hh, b_ih, b_hh, None, None)[0]
+    yz = K.lstm_forward(x, w_ih, w_hh, b_ih, b_hh, np.zeros((b, h)), np.zeros((b, h)))[0]
+    np.testing.assert_array_equal(y0, yz)
+
+
+# (T, B, I, H) for the fused C++ steps: hidden sizes around the register-tile height (14 rows on
+# AVX-512, 6 on AVX2) and a K split (4H > 256), batches of one and two column tiles.
+KERNEL_SHAPES = [(3, 1, 5, 14), (4, 17, 6, 15), (2, 40, 9, 30), (5, 33, 3, 70), (2, 64, 20, 13)]
+
+
+def _lstm_everything(shape, dtype, seed=0):
+    t, b, i, h = shape
+    x, w_ih, w_hh, b_ih, b_hh, h0, c0 = layer_arrays(t, b, i, h, 4, dtype, True, seed=seed)
+    y, hn, cn, saved = K.lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0)
+    rng = np.random.default_rng(seed + 1)
+    gy, gh, gc = (rng.standard_normal(s).astype(dtype) for s in ((t, b, h), (b, h), (b, h)))
+    return (y, hn, cn) + tuple(K.lstm_backward(gy, gh, gc, x, w_ih, w_hh, saved))
+
+
+def _rnn_everything(shape, dtype, nonlinearity, seed=0):
+    t, b, i, h = shape
+    x, w_ih, w_hh, b_ih, b_hh, h0 = layer_arrays(t, b, i, h, 1, dtype, seed=seed)
+    y, hn, saved = K.rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity)
+    rng = np.random.default_rng(seed + 1)
+    gy, gh = (rng.standard_normal(s).astype(dtype) for s in ((t, b, h), (b, h)))
+    return (y, hn) + tuple(K.rnn_backward(gy, gh, x, w_ih, w_hh, saved, nonlinearity))
+
+
+@pytest.mark.parametrize("shape", KERNEL_SHAPES)
+def test_fused_steps_match_reference_on_every_isa(shape, isa):
+    """float32 through each ISA's fused steps (and the reference steps under "ref") against the
+    float64 references."""
+    got = _lstm_everything(shape, np.float32)
+    got_rnn = {n: _rnn_everything(shape, np.float32, n) for n in ("tanh", "relu")}
+    ref = _lstm_everything(shape, np.float64)
+    for a, e in zip(got, ref):
+        np.testing.assert_allclose(a, e, rtol=2e-4, atol=2e-5 * max(1.0, np.abs(e).max()))
+    for n, values in got_rnn.items():
+        for a, e in zip(values, _rnn_everything(shape, np.float64, n)):
+            np.testing.assert_allclose(a, e, rtol=2e-4, atol=2e-5 * max(1.0, np.abs(e).max()))
+
+
+@pytest.mark.parametrize("shape", KERNEL_SHAPES + [(64, 32, 64, 128)])
+def test_recurrent_layers_are_bitwise_equal_for_any_thread_count(shape, threads):
+    results = []
+    for n in (1, 2, 3):
+        _core.set_num_threads(n)
+        results.append(_lstm_everything(shape, np.float32)
+                       + _rnn_everything(shape, np.float32, "tanh"))
+    for other in results[1:]:
+        for a, e in zip(other, results[0]):
+            np.testing.assert_array_equal(a, e)
+
+
+def test_seam_refuses_mismatched_saved_buffer():
+    x, w_ih, w_hh, b_ih, b_hh, h0, c0 = layer_arrays(40, 2, 2, 4, 4, np.float32, True)
+    saved = K.lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0)[3]
+    with pytest.raises(ValueError, match="saved must have shape"):  # from another sequence
+        K.lstm_backward(rand(20, 2, 4, dtype=np.float32), None, None, x[:20], w_ih, w_hh, saved)
+    with pytest.raises(ValueError, match="grad_y must have shape"):
+        K.lstm_backward(rand(40, 2, 5, dtype=np.float32), None, None, x, w_ih, w_hh, saved)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ void bind_nn(py::module_& m);
 void bind_conv(py::module_& m);
 void bind_pool_norm(py::module_& m);
 void bind_knn(py::module_& m);
+void bind_rnn(py::module_& m);
 }  // namespace nnx::python
 
 PYBIND11_MODULE(_core, m) {
@@ -23,4 +24,5 @@ PYBIND11_MODULE(_core, m) {
   nnx::python::bind_conv(m);
   nnx::python::bind_pool_norm(m);
   nnx::python::bind_knn(m);
+  nnx::python::bind_rnn(m);
 }

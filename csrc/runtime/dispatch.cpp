@@ -23,6 +23,7 @@ runtime::KernelTable make_table(Isa isa) {
       t.pool = &kernels::avx512::pool_kernels();
       t.norm = &kernels::avx512::norm_kernels();
       t.dist = &kernels::avx512::dist_kernels();
+      t.rnn = &kernels::avx512::rnn_kernels();
       break;
     case Isa::avx2:
       t.sgemm = &kernels::avx2::sgemm_config();
@@ -33,6 +34,7 @@ runtime::KernelTable make_table(Isa isa) {
       t.pool = &kernels::avx2::pool_kernels();
       t.norm = &kernels::avx2::norm_kernels();
       t.dist = &kernels::avx2::dist_kernels();
+      t.rnn = &kernels::avx2::rnn_kernels();
       break;
     case Isa::ref: break;
   }

@@ -12,6 +12,7 @@
 #include "norm/norm.h"
 #include "optim/optim.h"
 #include "pool/pool.h"
+#include "rnn/rnn.h"
 #include "nnx/runtime.h"
 
 namespace nnx::runtime {
@@ -27,6 +28,7 @@ struct KernelTable {
   const kernels::PoolKernels* pool = nullptr;
   const kernels::NormKernels* norm = nullptr;
   const kernels::DistKernels* dist = nullptr;
+  const kernels::RnnKernels* rnn = nullptr;
 };
 
 // The table for the active ISA, filled on first use.
@@ -43,7 +45,9 @@ const Table* float_kernels(const Table* KernelTable::*family) {
 // Named scratch buffers, one set per calling thread, 64-byte aligned, grown on demand and reused
 // across calls, so hot loops never allocate. A kernel that needs two buffers at once takes two
 // different slots; buffers shared by a parallel region come from the calling thread's `shared`.
-enum class Slot : int { gemm = 0, col = 1, col_grad = 2, chunk = 3, shared = 4, pad = 5, count = 6 };
+enum class Slot : int {
+  gemm = 0, col = 1, col_grad = 2, chunk = 3, shared = 4, pad = 5, operand = 6, count = 7
+};
 void* workspace(Slot slot, size_t bytes);
 template <typename T>
 T* workspace_of(Slot slot, size_t count) {

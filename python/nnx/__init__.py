@@ -6,7 +6,20 @@ Python layer on top of it.
 
 import numpy as _np
 
-from nnx import _core, autograd, classic, data, io, models, nn, optim, random, testing, train
+from nnx import (
+    _core,
+    autograd,
+    classic,
+    data,
+    io,
+    model_file,
+    models,
+    nn,
+    optim,
+    random,
+    testing,
+    train,
+)
 from nnx._factory import (
     arange,
     empty,
@@ -22,6 +35,7 @@ from nnx._factory import (
     zeros,
     zeros_like,
 )
+from nnx._native import get_cmake_dir, get_include
 from nnx._ops import matmul_any as matmul
 from nnx._ops import where
 from nnx._runtime import get_num_threads, info, num_threads, set_num_threads
@@ -29,6 +43,7 @@ from nnx._shape_ops import cat, stack
 from nnx.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from nnx.io import load, save
 from nnx.linalg import gemm
+from nnx.model_file import load_model, save_model
 from nnx.random import get_rng_state, initial_seed, manual_seed, set_rng_state
 from nnx.tensor import Tensor, from_numpy, tensor
 
@@ -64,6 +79,8 @@ __all__ = [
     "full",
     "full_like",
     "gemm",
+    "get_cmake_dir",
+    "get_include",
     "get_num_threads",
     "get_rng_state",
     "info",
@@ -71,8 +88,10 @@ __all__ = [
     "int32",
     "int64",
     "is_grad_enabled",
+    "load_model",
     "manual_seed",
     "matmul",
+    "model_file",
     "models",
     "nn",
     "no_grad",
@@ -84,6 +103,7 @@ __all__ = [
     "randn",
     "random",
     "randperm",
+    "save_model",
     "set_grad_enabled",
     "set_num_threads",
     "set_rng_state",

@@ -210,15 +210,13 @@ def knn_search(queries, refs, k, metric="l2"):
 
 
 # ---------------------------------------------------------------------------------------------
-# Sequence models: LSTM and vanilla RNN layers over a whole sequence, embedding lookup and
-# adaptive max pooling over time.
+# Sequence models: LSTM and vanilla RNN layers over a whole sequence (csrc/runtime/rnn.cpp),
+# embedding lookup and adaptive max pooling over time.
 #
-# INTERIM IMPLEMENTATION. The functions below are written in numpy plus nnx's GEMM
-# (``nnx.linalg.gemm``) until fused ``_core`` kernels replace their bodies; the signatures and
-# the contracts in the docstrings are what those kernels must keep. Every function accepts
-# float32 or float64 (the dtype of ``x``, resp. ``weight``, decides; other float arrays are
-# converted) and returns new C-contiguous arrays. Arguments are trusted: shapes, dtypes and
-# index ranges are checked by the callers in ``nnx.nn`` (``functional_rnn``).
+# Every function accepts float32 or float64 (the dtype of ``x``, resp. ``weight``, decides;
+# other float arrays are converted) and returns new C-contiguous arrays. Shapes are checked by
+# ``_core``; the callers in ``nnx.nn`` (``functional_rnn``) check them first with messages in
+# terms of the modules.
 #
 # Layout: time-major. x is (T, B, I) with T >= 1 time steps, B >= 0 sequences, I input
 # features; hidden and cell states are (B, H). Weights have PyTorch's shapes and gate order, so
@@ -227,103 +225,51 @@ def knn_search(queries, refs, k, metric="l2"):
 # RNN w_ih (H, I), w_hh (H, H), b_ih and b_hh (H,). Either bias may be None (no bias).
 
 from nnx import _memory  # noqa: E402
-from nnx.linalg import gemm as _gemm  # noqa: E402
 
 RNN_NONLINEARITIES = ("tanh", "relu")
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    # Two branches so that exp never overflows (the formula of the sigmoid kernel).
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
-
-
-def _input_projection(x, w_ih, b_ih, b_hh) -> np.ndarray:
-    """x (T, B, I) @ w_ih^T + b_ih + b_hh for all time steps in one GEMM: (T, B, G)."""
-    t, b, i = x.shape
-    dtype = x.dtype
-    bias = None
-    for v in (b_ih, b_hh):
-        if v is not None:
-            bias = _c(v, dtype) if bias is None else bias + _c(v, dtype)
-    out = _gemm(x.reshape(t * b, i), w_ih, trans_b=True, bias=bias,
-                bias_axis=None if bias is None else 1)
-    return out.reshape(t, b, w_ih.shape[0])
-
-
-def _previous_states(h0: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """(T * B, H): the hidden state entering each step, h0 then y[0], ..., y[T - 2]."""
-    t, b, h = y.shape
-    prev = _memory.empty((t, b, h), y.dtype)
-    prev[0] = h0
-    prev[1:] = y[:-1]
-    return prev.reshape(t * b, h)
-
-
-def _weight_grads(dz: np.ndarray, x: np.ndarray, h0: np.ndarray, y: np.ndarray):
-    """(grad_w_ih, grad_w_hh, grad_b) from the pre-activation gradients dz (T, B, G) as three
-    whole-sequence reductions: dz^T x, dz^T h_prev and the column sums of dz."""
-    t, b, g = dz.shape
-    dz2 = dz.reshape(t * b, g)
-    grad_w_ih = _gemm(dz2, x.reshape(t * b, x.shape[2]), trans_a=True)
-    grad_w_hh = _gemm(dz2, _previous_states(h0, y), trans_a=True)
-    return grad_w_ih, grad_w_hh, dz2.sum(axis=0)
+def _optional(a, dtype):
+    return None if a is None else _c(a, dtype)
 
 
 def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0):
     """One LSTM layer over a whole sequence: ``(y, h_n, c_n, saved)``.
 
-    Inputs: x (T, B, I); w_ih (4H, I); w_hh (4H, H); b_ih, b_hh (4H,) or None; h0, c0 (B, H).
-    For t = 1..T, with gate order i, f, g, o in the rows of the weights:
+    Inputs: x (T, B, I); w_ih (4H, I); w_hh (4H, H); b_ih, b_hh (4H,) or None; h0, c0 (B, H)
+    or None (zeros). For t = 1..T, with gate order i, f, g, o in the rows of the weights:
 
         z_t = x_t w_ih^T + b_ih + h_{t-1} w_hh^T + b_hh              (B, 4H)
         i = sigmoid(z_t[:, 0:H])     f = sigmoid(z_t[:, H:2H])
         g = tanh(z_t[:, 2H:3H])      o = sigmoid(z_t[:, 3H:4H])
         c_t = f * c_{t-1} + i * g    h_t = o * tanh(c_t)
 
-    Outputs: y (T, B, H) with y[t - 1] = h_t; h_n = h_T and c_n = c_T (B, H), separate arrays
-    (not views of y). ``saved`` is what ``lstm_backward`` needs besides the inputs and y, a
-    tuple ``(gates, cells)``: gates (T, B, 4H) the activated gates [i f g o] of every step,
-    cells (T, B, H) the cell states c_1..c_T. Structure of the computation: one GEMM for the
-    input projections of all steps, then per step one recurrent GEMM and the gate update.
+    Outputs: y (T, B, H) with y[t - 1] = h_t; h_n = h_T and c_n = c_T (B, H), separate arrays.
+    ``saved`` is a tuple holding one opaque 1-D array (the activated gates, hidden and cell
+    states of every step) that ``lstm_backward`` needs. Structure: one GEMM for the input
+    projections of all steps, then per step one recurrent GEMM and the fused gate kernel.
     """
     x = _c(x)
-    dtype = x.dtype
-    w_ih, w_hh = _c(w_ih, dtype), _c(w_hh, dtype)
-    t_len, batch, _ = x.shape
-    hid = w_hh.shape[1]
-    gates = _input_projection(x, w_ih, b_ih, b_hh)
-    y = _memory.empty((t_len, batch, hid), dtype)
-    cells = _memory.empty((t_len, batch, hid), dtype)
-    h_prev, c_prev = _c(h0, dtype), _c(c0, dtype)
-    for t in range(t_len if batch else 0):  # an empty batch has nothing to step through
-        z = gates[t]
-        _gemm(h_prev, w_hh, z, beta=1.0, trans_b=True)
-        z[:, :2 * hid] = _sigmoid(z[:, :2 * hid])
-        z[:, 2 * hid:3 * hid] = np.tanh(z[:, 2 * hid:3 * hid])
-        z[:, 3 * hid:] = _sigmoid(z[:, 3 * hid:])
-        i, f, g, o = (z[:, k * hid:(k + 1) * hid] for k in range(4))
-        np.multiply(f, c_prev, out=cells[t])
-        cells[t] += i * g
-        np.multiply(o, np.tanh(cells[t]), out=y[t])
-        h_prev, c_prev = y[t], cells[t]
-    return y, y[-1].copy(), cells[-1].copy(), (gates, cells)
+    dt = x.dtype
+    y, h_n, c_n, saved = _core.lstm_forward(x, _c(w_ih, dt), _c(w_hh, dt), _optional(b_ih, dt),
+                                            _optional(b_hh, dt), _optional(h0, dt),
+                                            _optional(c0, dt))
+    return y, h_n, c_n, (saved,)
 
 
-def lstm_backward(grad_y, grad_hn, grad_cn, x, w_ih, w_hh, h0, c0, y, saved,
-                  needs=(True, True, True)):
+def lstm_backward(grad_y, grad_hn, grad_cn, x, w_ih, w_hh, saved, needs=(True, True, True)):
     """Backpropagation through time of ``lstm_forward``:
     ``(grad_x, grad_w_ih, grad_w_hh, grad_b, grad_h0, grad_c0)``.
 
     grad_y (T, B, H) is the gradient of y; grad_hn and grad_cn (B, H) those of h_n and c_n, or
-    None for zero. x, w_ih, w_hh, h0, c0 are the forward's inputs, y and ``saved`` its outputs.
+    None for zero. x, w_ih, w_hh are the forward's inputs, ``saved`` its last output.
     grad_b (4H,) is the gradient of b_ih and equally of b_hh (they enter only as a sum).
     ``needs`` = (input, weights, states) flags: grad_x; grad_w_ih, grad_w_hh and grad_b; grad_h0
     and grad_c0 come back as None when their flag is false. Structure: one backward step per
-    time step from T down to 1 (gate gradients, then one GEMM dz_t w_hh for the gradient
-    reaching h_{t-1}), then the weight gradients as whole-sequence GEMMs over all T * B rows
-    after the loop, and grad_x = dz w_ih as one GEMM. With dh = grad_y[t] + (gradient from step
-    t + 1) and dc likewise:
+    time step from T down to 1 (the recurrent GEMM for the gradient reaching h_t, then the
+    fused gate kernel), then the weight gradients as whole-sequence GEMMs over all T * B rows
+    and grad_x = dz w_ih as one GEMM. With dh = grad_y[t] + (gradient from step t + 1) and dc
+    likewise:
 
         dc += dh * o * (1 - tanh(c_t)^2)
         dz_i = dc * g * i (1 - i)      dz_f = dc * c_{t-1} * f (1 - f)
@@ -331,104 +277,50 @@ def lstm_backward(grad_y, grad_hn, grad_cn, x, w_ih, w_hh, h0, c0, y, saved,
         gradient to c_{t-1}: dc * f    gradient to h_{t-1}: dz_t w_hh
     """
     x = _c(x)
-    dtype = x.dtype
-    gates, cells = (_c(a, dtype) for a in saved)
-    w_ih, w_hh, y = _c(w_ih, dtype), _c(w_hh, dtype), _c(y, dtype)
-    grad_y, h0, c0 = _c(grad_y, dtype), _c(h0, dtype), _c(c0, dtype)
-    t_len, batch, hid = y.shape
-    dh = np.zeros((batch, hid), dtype) if grad_hn is None else np.array(grad_hn, dtype)
-    dc = np.zeros((batch, hid), dtype) if grad_cn is None else np.array(grad_cn, dtype)
-    dz = _memory.empty((t_len, batch, 4 * hid), dtype)
-    for t in range(t_len - 1 if batch else -1, -1, -1):
-        i, f, g, o = (gates[t, :, k * hid:(k + 1) * hid] for k in range(4))
-        c_prev = cells[t - 1] if t else c0
-        tc = np.tanh(cells[t])
-        dh += grad_y[t]
-        dc += dh * o * (1 - tc * tc)
-        d = dz[t]
-        d[:, :hid] = dc * g * i * (1 - i)
-        d[:, hid:2 * hid] = dc * c_prev * f * (1 - f)
-        d[:, 2 * hid:3 * hid] = dc * i * (1 - g * g)
-        d[:, 3 * hid:] = dh * tc * o * (1 - o)
-        dc *= f
-        dh = _gemm(d, w_hh)
-    need_x, need_w, need_states = needs
-    grad_x = _gemm(dz.reshape(t_len * batch, 4 * hid), w_ih).reshape(x.shape) if need_x else None
-    grad_w_ih = grad_w_hh = grad_b = None
-    if need_w:
-        grad_w_ih, grad_w_hh, grad_b = _weight_grads(dz, x, h0, y)
-    if not need_states:
-        dh = dc = None
-    return grad_x, grad_w_ih, grad_w_hh, grad_b, dh, dc
+    dt = x.dtype
+    return _core.lstm_backward(_c(grad_y, dt), _optional(grad_hn, dt), _optional(grad_cn, dt), x,
+                               _c(w_ih, dt), _c(w_hh, dt), _c(saved[0], dt), *map(bool, needs))
 
 
 def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity="tanh"):
     """One Elman RNN layer over a whole sequence: ``(y, h_n, saved)``.
 
-    Inputs: x (T, B, I); w_ih (H, I); w_hh (H, H); b_ih, b_hh (H,) or None; h0 (B, H);
+    Inputs: x (T, B, I); w_ih (H, I); w_hh (H, H); b_ih, b_hh (H,) or None; h0 (B, H) or None;
     nonlinearity "tanh" or "relu". For t = 1..T:
 
         h_t = act(x_t w_ih^T + b_ih + h_{t-1} w_hh^T + b_hh)
 
-    Outputs: y (T, B, H) with y[t - 1] = h_t; h_n = h_T (B, H), a separate array. ``saved`` is
-    an empty tuple: backward needs only y (tanh' = 1 - h^2, relu' = [h > 0]); it is part of the
-    signature so that a fused kernel may keep more. Structure: one GEMM for the input
-    projections of all steps, then per step one recurrent GEMM and the activation.
+    Outputs: y (T, B, H) with y[t - 1] = h_t; h_n = h_T (B, H), a separate array; ``saved`` a
+    tuple with one opaque array (every step's hidden state) for ``rnn_backward``.
     """
     x = _c(x)
-    dtype = x.dtype
-    w_ih, w_hh = _c(w_ih, dtype), _c(w_hh, dtype)
-    y = _input_projection(x, w_ih, b_ih, b_hh)  # activated in place, step by step
-    h_prev = _c(h0, dtype)
-    for t in range(x.shape[0] if x.shape[1] else 0):  # an empty batch has nothing to step through
-        z = y[t]
-        _gemm(h_prev, w_hh, z, beta=1.0, trans_b=True)
-        if nonlinearity == "tanh":
-            np.tanh(z, out=z)
-        else:
-            np.maximum(z, 0, out=z)
-        h_prev = z
-    return y, y[-1].copy(), ()
+    dt = x.dtype
+    y, h_n, saved = _core.rnn_forward(x, _c(w_ih, dt), _c(w_hh, dt), _optional(b_ih, dt),
+                                      _optional(b_hh, dt), _optional(h0, dt), nonlinearity)
+    return y, h_n, (saved,)
 
 
-def rnn_backward(grad_y, grad_hn, x, w_ih, w_hh, h0, y, saved, nonlinearity="tanh",
+def rnn_backward(grad_y, grad_hn, x, w_ih, w_hh, saved, nonlinearity="tanh",
                  needs=(True, True, True)):
     """Backpropagation through time of ``rnn_forward``:
     ``(grad_x, grad_w_ih, grad_w_hh, grad_b, grad_h0)``.
 
-    grad_y (T, B, H); grad_hn (B, H) or None for zero; x, w_ih, w_hh, h0 the forward's inputs,
-    y and ``saved`` its outputs. grad_b (H,) is the gradient of b_ih and equally of b_hh.
+    grad_y (T, B, H); grad_hn (B, H) or None for zero; x, w_ih, w_hh the forward's inputs,
+    ``saved`` its last output. grad_b (H,) is the gradient of b_ih and equally of b_hh.
     ``needs`` = (input, weights, states) as for ``lstm_backward``. Per step from T down to 1:
     dz_t = (grad_y[t] + dz_{t+1} w_hh) * act'(h_t), with relu'(h) = 1 where h > 0, else 0;
     then the weight gradients as whole-sequence GEMMs after the loop, and grad_x = dz w_ih.
     """
     x = _c(x)
-    dtype = x.dtype
-    w_ih, w_hh, y = _c(w_ih, dtype), _c(w_hh, dtype), _c(y, dtype)
-    grad_y, h0 = _c(grad_y, dtype), _c(h0, dtype)
-    t_len, batch, hid = y.shape
-    dh = np.zeros((batch, hid), dtype) if grad_hn is None else np.array(grad_hn, dtype)
-    dz = _memory.empty((t_len, batch, hid), dtype)
-    for t in range(t_len - 1 if batch else -1, -1, -1):
-        dh += grad_y[t]
-        h = y[t]
-        if nonlinearity == "tanh":
-            np.multiply(dh, 1 - h * h, out=dz[t])
-        else:
-            np.multiply(dh, h > 0, out=dz[t])
-        dh = _gemm(dz[t], w_hh)
-    need_x, need_w, need_states = needs
-    grad_x = _gemm(dz.reshape(t_len * batch, hid), w_ih).reshape(x.shape) if need_x else None
-    grad_w_ih = grad_w_hh = grad_b = None
-    if need_w:
-        grad_w_ih, grad_w_hh, grad_b = _weight_grads(dz, x, h0, y)
-    return grad_x, grad_w_ih, grad_w_hh, grad_b, dh if need_states else None
+    dt = x.dtype
+    return _core.rnn_backward(_c(grad_y, dt), _optional(grad_hn, dt), x, _c(w_ih, dt),
+                              _c(w_hh, dt), _c(saved[0], dt), nonlinearity, *map(bool, needs))
 
 
 def embedding_forward(weight, indices):
     """Rows of ``weight`` (V, D) at int64 ``indices`` of any shape S: (*S, D). Indices lie in
-    [0, V)."""
-    return np.take(_c(weight), _c(indices, np.int64), axis=0)
+    [0, V) (IndexError otherwise)."""
+    return _core.embedding_forward(_c(weight), _c(indices, np.int64))
 
 
 def embedding_backward(grad_y, indices, num_embeddings, padding_idx=None):
@@ -438,13 +330,8 @@ def embedding_backward(grad_y, indices, num_embeddings, padding_idx=None):
     contributions are summed in increasing position order (row-major over ``indices``), so the
     result is bitwise reproducible, whatever the number of threads. Row ``padding_idx`` (an int
     in [0, V), or None) is left at zero."""
-    grad_y = _c(grad_y)
-    dim = grad_y.shape[-1]
-    grad_w = _memory.zeros((num_embeddings, dim), grad_y.dtype)
-    np.add.at(grad_w, _c(indices, np.int64).reshape(-1), grad_y.reshape(-1, dim))
-    if padding_idx is not None:
-        grad_w[padding_idx] = 0
-    return grad_w
+    return _core.embedding_backward(_c(grad_y), _c(indices, np.int64), int(num_embeddings),
+                                    padding_idx)
 
 
 def adaptive_max_pool1d_forward(x, output_size):

@@ -7,6 +7,8 @@ Parameter names follow torchvision's conventions where it has the same layer (``
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from nnx.nn import functional as F
 from nnx.nn import init
 from nnx.nn.modules import (
@@ -81,6 +83,16 @@ class LeNet5(Module):
         x = self.act(self.fc1(x))
         x = self.act(self.fc2(x))
         return self.fc3(x)
+
+    def to_sequential(self) -> Sequential:
+        """The same network as a ``Sequential`` of this model's own modules (conv1, act1, pool1,
+        conv2, act2, pool2, flatten, fc1, act3, fc2, act4, fc3), so its state dict has the same
+        keys; ``nnx.save_model`` writes it for ``nnx.load_model`` and the C++ runtime."""
+        return Sequential(OrderedDict([
+            ("conv1", self.conv1), ("act1", self.act), ("pool1", self.pool),
+            ("conv2", self.conv2), ("act2", self.act), ("pool2", self.pool),
+            ("flatten", self.flatten), ("fc1", self.fc1), ("act3", self.act),
+            ("fc2", self.fc2), ("act4", self.act), ("fc3", self.fc3)]))
 
 
 class BasicBlock(Module):

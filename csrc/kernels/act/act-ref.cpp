@@ -8,13 +8,6 @@ namespace nnx::kernels::ref {
 namespace {
 
 template <typename T>
-T sigmoid(T x) {
-  // Two branches so that exp never overflows.
-  const T e = std::exp(-std::fabs(x));
-  return x >= 0 ? 1 / (1 + e) : e / (1 + e);
-}
-
-template <typename T>
 T forward_one(Act act, T x, T alpha) {
   switch (act) {
     case Act::sigmoid: return sigmoid(x);

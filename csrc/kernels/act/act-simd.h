@@ -11,13 +11,6 @@
 namespace nnx::kernels::simd {
 
 template <class V>
-typename V::R sigmoid(typename V::R x) {
-  const typename V::R e = exp<V>(V::sub(V::zero(), V::abs(x)));
-  const typename V::R r = V::div(V::set1(1.0f), V::add(V::set1(1.0f), e));
-  return V::select(V::ge(x, V::zero()), r, V::mul(e, r));  // NaN: e * r = NaN
-}
-
-template <class V>
 void act_forward(Act act, float* y, const float* x, int64_t n, float alpha, int threads) {
   using R = typename V::R;
   const R a = V::set1(alpha), zero = V::zero();

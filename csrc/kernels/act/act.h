@@ -1,6 +1,7 @@
 // Activation functions and softmax: the kernel-layer interface.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 namespace nnx::kernels {
@@ -25,6 +26,13 @@ namespace avx512 { const ActKernels& act_kernels(); }
 
 // Scalar references, float and double, with the textbook formulas (see python/nnx/_kernels.py).
 namespace ref {
+// The logistic function; two branches so that exp never overflows.
+template <typename T>
+T sigmoid(T x) {
+  const T e = std::exp(-std::fabs(x));
+  return x >= 0 ? 1 / (1 + e) : e / (1 + e);
+}
+
 template <typename T>
 void act_forward(Act act, T* y, const T* x, int64_t n, T alpha, int threads);
 template <typename T>

@@ -52,6 +52,12 @@ struct VecF32 {
   static R div(R a, R b) { return _mm256_div_ps(a, b); }
   static R fmadd(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
   static R fnmadd(R a, R b, R c) { return _mm256_fnmadd_ps(a, b, c); }
+  // 1 / a from the 12-bit estimate and one Newton step: within 2 ulp of a division, at a
+  // fraction of its cost. Finite nonzero a only.
+  static R recip(R a) {
+    const R x = _mm256_rcp_ps(a);
+    return fmadd(x, fnmadd(a, x, set1(1.0f)), x);  // x + x (1 - a x)
+  }
   static R max(R a, R b) { return _mm256_max_ps(a, b); }
   static R min(R a, R b) { return _mm256_min_ps(a, b); }
   static R sqrt(R a) { return _mm256_sqrt_ps(a); }

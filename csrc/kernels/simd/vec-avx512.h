@@ -48,6 +48,12 @@ struct VecF32 {
   static R div(R a, R b) { return _mm512_div_ps(a, b); }
   static R fmadd(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }   // a * b + c
   static R fnmadd(R a, R b, R c) { return _mm512_fnmadd_ps(a, b, c); } // c - a * b
+  // 1 / a from the 14-bit estimate and one Newton step: within an ulp of a division, at a
+  // fraction of its cost (a 16-lane division takes ~10 cycles). Finite nonzero a only.
+  static R recip(R a) {
+    const R x = _mm512_rcp14_ps(a);
+    return fmadd(x, fnmadd(a, x, set1(1.0f)), x);  // x + x (1 - a x)
+  }
   // x86 min/max return the second operand when either is NaN: callers put the variable second
   // (max(zero, x)) so that NaN propagates.
   static R max(R a, R b) { return _mm512_max_ps(a, b); }

@@ -4,12 +4,16 @@
 // NaN inputs give NaN outputs: every clamp puts the variable second (see VecF32::max).
 #pragma once
 
+// Always inlined: they run inside the vector loops of the kernels, where a call would spill the
+// live registers around it (GCC declined to inline tanh into the LSTM step kernels).
+#define NNX_VMATH inline __attribute__((always_inline))
+
 namespace nnx::kernels::simd {
 
 // e^x. Below -87.3 the result underflows to 0; above 88.3 it is clamped (callers in nnx only pass
 // x <= 0 or differences from a row maximum).
 template <class V>
-typename V::R exp(typename V::R x) {
+NNX_VMATH typename V::R exp(typename V::R x) {
   using R = typename V::R;
   const R lo = V::set1(-87.33654f);
   const typename V::M underflow = V::lt(x, lo);
@@ -29,7 +33,7 @@ typename V::R exp(typename V::R x) {
 
 // Natural logarithm for positive normal x.
 template <class V>
-typename V::R log(typename V::R x) {
+NNX_VMATH typename V::R log(typename V::R x) {
   using R = typename V::R;
   R e;
   R m = V::frexp(x, &e);  // m in [0.5, 1)
@@ -56,7 +60,7 @@ typename V::R log(typename V::R x) {
 // log(1 + u) for u >= 0, exact for tiny u: log(w) * u / (w - 1) with w = 1 + u corrects the
 // rounding of w (Goldberg's trick); when w rounds to 1 the answer is u itself.
 template <class V>
-typename V::R log1p(typename V::R u) {
+NNX_VMATH typename V::R log1p(typename V::R u) {
   using R = typename V::R;
   const R w = V::add(V::set1(1.0f), u);
   const R d = V::sub(w, V::set1(1.0f));
@@ -69,7 +73,7 @@ typename V::R log1p(typename V::R u) {
 // e^x - 1 for x <= 0, without cancellation near 0: a Taylor polynomial on [-0.5, 0] (truncation
 // error below 3e-9), exp(x) - 1 below.
 template <class V>
-typename V::R expm1(typename V::R x) {
+NNX_VMATH typename V::R expm1(typename V::R x) {
   using R = typename V::R;
   R p = V::set1(1.0f / 40320);
   p = V::fmadd(p, x, V::set1(1.0f / 5040));
@@ -85,11 +89,12 @@ typename V::R expm1(typename V::R x) {
 // tanh: odd polynomial for |x| < 0.625 (where 1 - e^-2|x| would cancel), else
 // sign(x) (1 - e) / (1 + e) with e = e^(-2|x|).
 template <class V>
-typename V::R tanh(typename V::R x) {
+NNX_VMATH typename V::R tanh(typename V::R x) {
   using R = typename V::R;
   const R a = V::abs(x);
   const R e = exp<V>(V::mul(V::set1(-2.0f), a));
-  R big = V::div(V::sub(V::set1(1.0f), e), V::add(V::set1(1.0f), e));
+  // 1 + e lies in (1, 2]: the reciprocal estimate is safe there.
+  R big = V::mul(V::sub(V::set1(1.0f), e), V::recip(V::add(V::set1(1.0f), e)));
   big = V::select(V::lt(x, V::zero()), V::sub(V::zero(), big), big);
   const R z = V::mul(x, x);
   R p = V::set1(-5.70498872745e-3f);
@@ -100,6 +105,14 @@ typename V::R tanh(typename V::R x) {
   const R small = V::fmadd(V::mul(p, z), x, x);
   // a < 0.625 is false for NaN, so NaN takes the `big` branch, which propagates it.
   return V::select(V::lt(a, V::set1(0.625f)), small, big);
+}
+
+// The logistic function 1 / (1 + e^-x), with two branches so that exp never overflows.
+template <class V>
+NNX_VMATH typename V::R sigmoid(typename V::R x) {
+  const typename V::R e = exp<V>(V::sub(V::zero(), V::abs(x)));
+  const typename V::R r = V::recip(V::add(V::set1(1.0f), e));  // 1 + e lies in (1, 2]
+  return V::select(V::ge(x, V::zero()), r, V::mul(e, r));  // NaN: e * r = NaN
 }
 
 }  // namespace nnx::kernels::simd

@@ -33,16 +33,16 @@ class LSTMLayer(Function):
     @staticmethod
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, c0):
         y, h_n, c_n, saved = K.lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0)
-        ctx.save_for_backward(x, w_ih, w_hh, h0, c0, y, *saved)
+        ctx.save_for_backward(x, w_ih, w_hh, *saved)
         return y, h_n, c_n
 
     @staticmethod
     def backward(ctx, grad_y, grad_hn, grad_cn):
-        x, w_ih, w_hh, h0, c0, y, *saved = ctx.saved_tensors
+        x, w_ih, w_hh, *saved = ctx.saved_tensors
         n = ctx.needs_input_grad
         needs = (n[0], any(n[1:5]), n[5] or n[6])
         gx, gw_ih, gw_hh, gb, gh0, gc0 = K.lstm_backward(grad_y, grad_hn, grad_cn, x, w_ih, w_hh,
-                                                         h0, c0, y, tuple(saved), needs)
+                                                         tuple(saved), needs)
         return (gx, gw_ih if n[1] else None, gw_hh if n[2] else None, gb if n[3] else None,
                 gb.copy() if n[4] else None, gh0 if n[5] else None, gc0 if n[6] else None)
 
@@ -53,17 +53,17 @@ class RNNLayer(Function):
     @staticmethod
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity):
         y, h_n, saved = K.rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity)
-        ctx.save_for_backward(x, w_ih, w_hh, h0, y, *saved)
+        ctx.save_for_backward(x, w_ih, w_hh, *saved)
         ctx.nonlinearity = nonlinearity
         return y, h_n
 
     @staticmethod
     def backward(ctx, grad_y, grad_hn):
-        x, w_ih, w_hh, h0, y, *saved = ctx.saved_tensors
+        x, w_ih, w_hh, *saved = ctx.saved_tensors
         n = ctx.needs_input_grad
         needs = (n[0], any(n[1:5]), n[5])
-        gx, gw_ih, gw_hh, gb, gh0 = K.rnn_backward(grad_y, grad_hn, x, w_ih, w_hh, h0, y,
-                                                   tuple(saved), ctx.nonlinearity, needs)
+        gx, gw_ih, gw_hh, gb, gh0 = K.rnn_backward(grad_y, grad_hn, x, w_ih, w_hh, tuple(saved),
+                                                   ctx.nonlinearity, needs)
         return (gx, gw_ih if n[1] else None, gw_hh if n[2] else None, gb if n[3] else None,
                 gb.copy() if n[4] else None, gh0 if n[5] else None, None)
 

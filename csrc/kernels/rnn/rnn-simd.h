@@ -1,0 +1,104 @@
+// The recurrent step kernels of rnn/rnn.h over a VecF32 type: included by f32-rnn-<isa>.cpp.
+// Each unit's row of `batch` values is walked a vector at a time (the last one masked), with the
+// formulas of rnn-ref.cpp.
+#pragma once
+
+#include "rnn/rnn.h"
+#include "simd/loops.h"
+#include "simd/vmath.h"
+
+namespace nnx::kernels::simd {
+
+template <class V>
+void lstm_step_forward(const LstmStep<float>& s) {
+  using R = typename V::R;
+  for (int64_t j = 0; j < s.units; ++j) {
+    float* zi = s.gates + j * s.gates_ld;
+    float* zf = zi + s.gate_stride;
+    float* zg = zf + s.gate_stride;
+    float* zo = zg + s.gate_stride;
+    const float* c_prev = s.c_prev + j * s.state_ld;
+    float* c = s.c + j * s.state_ld;
+    float* h = s.h + j * s.state_ld;
+    for_vectors<V>(0, s.batch, [&](int64_t b, int n) {
+      const R i = sigmoid<V>(load<V>(zi + b, n)), f = sigmoid<V>(load<V>(zf + b, n));
+      const R g = tanh<V>(load<V>(zg + b, n)), o = sigmoid<V>(load<V>(zo + b, n));
+      store<V>(zi + b, i, n);
+      store<V>(zf + b, f, n);
+      store<V>(zg + b, g, n);
+      store<V>(zo + b, o, n);
+      const R ct = V::add(V::mul(f, load<V>(c_prev + b, n)), V::mul(i, g));
+      store<V>(c + b, ct, n);
+      store<V>(h + b, V::mul(o, tanh<V>(ct)), n);
+    });
+  }
+}
+
+template <class V>
+void lstm_step_backward(const LstmStep<float>& s) {
+  using R = typename V::R;
+  const R one = V::set1(1.0f);
+  for (int64_t j = 0; j < s.units; ++j) {
+    const float* gi = s.gates + j * s.gates_ld;
+    const float* gf = gi + s.gate_stride;
+    const float* gg = gf + s.gate_stride;
+    const float* go = gg + s.gate_stride;
+    float* di = s.dz + j * s.gates_ld;
+    float* df = di + s.gate_stride;
+    float* dg = df + s.gate_stride;
+    float* dout = dg + s.gate_stride;
+    const float* c_prev = s.c_prev + j * s.state_ld;
+    const float* c = s.c + j * s.state_ld;
+    const float* dh = s.dh + j * s.dh_ld;
+    float* dc = s.dc + j * s.dc_ld;
+    for_vectors<V>(0, s.batch, [&](int64_t b, int n) {
+      const R i = load<V>(gi + b, n), f = load<V>(gf + b, n);
+      const R g = load<V>(gg + b, n), o = load<V>(go + b, n);
+      const R tc = tanh<V>(load<V>(c + b, n)), d = load<V>(dh + b, n);
+      const R dct = V::add(load<V>(dc + b, n),
+                           V::mul(V::mul(d, o), V::sub(one, V::mul(tc, tc))));
+      store<V>(di + b, V::mul(V::mul(dct, g), V::mul(i, V::sub(one, i))), n);
+      store<V>(df + b, V::mul(V::mul(dct, load<V>(c_prev + b, n)), V::mul(f, V::sub(one, f))), n);
+      store<V>(dg + b, V::mul(V::mul(dct, i), V::sub(one, V::mul(g, g))), n);
+      store<V>(dout + b, V::mul(V::mul(d, tc), V::mul(o, V::sub(one, o))), n);
+      store<V>(dc + b, V::mul(dct, f), n);
+    });
+  }
+}
+
+template <class V>
+void rnn_step_forward(const RnnStep<float>& s) {
+  for (int64_t j = 0; j < s.units; ++j) {
+    float* h = s.h + j * s.h_ld;
+    for_vectors<V>(0, s.batch, [&](int64_t b, int n) {
+      const typename V::R z = load<V>(h + b, n);
+      store<V>(h + b, s.relu ? V::max(V::zero(), z) : tanh<V>(z), n);
+    });
+  }
+}
+
+template <class V>
+void rnn_step_backward(const RnnStep<float>& s) {
+  using R = typename V::R;
+  for (int64_t j = 0; j < s.units; ++j) {
+    const float* h = s.h + j * s.h_ld;
+    const float* dh = s.dh + j * s.dh_ld;
+    float* dz = s.dz + j * s.dz_ld;
+    for_vectors<V>(0, s.batch, [&](int64_t b, int n) {
+      const R hv = load<V>(h + b, n), d = load<V>(dh + b, n);
+      store<V>(dz + b,
+               s.relu ? V::select(V::gt(hv, V::zero()), d, V::zero())
+                      : V::mul(d, V::sub(V::set1(1.0f), V::mul(hv, hv))),
+               n);
+    });
+  }
+}
+
+template <class V>
+const RnnKernels& rnn_table() {
+  static const RnnKernels table = {&lstm_step_forward<V>, &lstm_step_backward<V>,
+                                   &rnn_step_forward<V>, &rnn_step_backward<V>};
+  return table;
+}
+
+}  // namespace nnx::kernels::simd
