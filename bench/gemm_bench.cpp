@@ -1,105 +1,81 @@
-// Native SGEMM benchmark: validates the active ISA's kernel against the float64 reference on every
-// shape, then times it and reports GFLOP/s and % of the FMA peak measured on this machine.
+// Native SGEMM benchmark (nnx::sgemm) at the GEMM shapes of the shape files (the Linear layers
+// of the models, forward and both backward products; square sizes as a yardstick). Every shape
+// is first checked against the float64 reference (nnx::dgemm), then timed; GFLOP/s and % of the
+// measured FMA peak.
 //
-//   build/bench/gemm_bench [--benchmark_min_time=0.05] [--benchmark_filter=...]
-//   NNX_ISA=avx2 OMP_NUM_THREADS=1 build/bench/gemm_bench
-#include <benchmark/benchmark.h>
+//   gemm <name> M N K [NN|NT|TN|TT] [bias] [relu]
+//     C (M x N) = op(A) (M x K) @ op(B) (K x N), row-major; N = as stored, T = transposed;
+//     bias: a fused bias per column (a Linear layer's); relu: a fused ReLU.
+#include "common.h"
+#include "nnx/gemm.h"
 
-#include <chrono>
-#include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <random>
-#include <vector>
-
-#include "nnx/nnx.h"
+#include <type_traits>
 
 namespace {
 
-double g_peak_gflops = 0.0;
+using nnxbench::Buffer;
+constexpr auto kBound = nnxbench::Bound::compute;
+using nnx::Trans;
 
-struct Shape {
-  int64_t m, k, n;
+struct Gemm {
+  int64_t m, n, k;
+  Trans ta = Trans::N, tb = Trans::N;
+  bool relu = false;
+  Buffer<float> a, b, bias, c;  // bias is empty when there is none
+
+  explicit Gemm(const nnxbench::Shape& s) {
+    const auto v = s.numbers(3, {"NN", "NT", "TN", "TT", "bias", "relu"});
+    m = v[0], n = v[1], k = v[2];
+    if (s.has("TN") || s.has("TT")) ta = Trans::T;
+    if (s.has("NT") || s.has("TT")) tb = Trans::T;
+    relu = s.has("relu");
+    a = nnxbench::uniform(size_t(m * k), 1);
+    b = nnxbench::uniform(size_t(k * n), 2);
+    if (s.has("bias")) bias = nnxbench::uniform(size_t(n), 3);
+    c.resize(size_t(m * n));
+  }
+  int64_t lda() const { return ta == Trans::N ? k : m; }
+  int64_t ldb() const { return tb == Trans::N ? n : k; }
+
+  template <class T>
+  void run(T* out, const T* pa, const T* pb, const T* pbias) const {
+    nnx::GemmEpilogue e;
+    e.bias = pbias;
+    e.bias_mode = pbias ? nnx::BiasMode::col : nnx::BiasMode::none;
+    e.relu = relu;
+    if constexpr (std::is_same_v<T, float>)
+      nnx::sgemm(ta, tb, m, n, k, 1.0f, pa, lda(), pb, ldb(), 0.0f, out, n, e);
+    else
+      nnx::dgemm(ta, tb, m, n, k, 1.0, pa, lda(), pb, ldb(), 0.0, out, n, e);
+  }
+  void run() { run(c.data(), a.data(), b.data(), bias.empty() ? nullptr : bias.data()); }
+
+  std::string label() const {
+    return std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k) + " " +
+           char(ta) + char(tb) + (bias.empty() ? "" : " +bias") + (relu ? " +relu" : "");
+  }
 };
 
-// Square sizes, then (M, K, N) of real layers: an MLP, a wide linear layer, LeNet-5's conv2 and
-// conv1 as im2col GEMMs over a batch of 128, a large projection, a 10-class head.
-const std::vector<Shape> kShapes = {
-    {256, 256, 256}, {512, 512, 512}, {1024, 1024, 1024}, {2048, 2048, 2048},
-    {128, 784, 256}, {64, 512, 2048}, {16, 150, 12800}, {6, 25, 100352},
-    {256, 4096, 1024}, {128, 256, 10},
-};
-
-std::vector<float> random_matrix(int64_t rows, int64_t cols, unsigned seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> dist;
-  std::vector<float> x(size_t(rows * cols));
-  for (float& v : x) v = dist(gen);
-  return x;
+void validate(Gemm& g, const std::string& what) {
+  g.run();
+  const auto a = nnxbench::widen(g.a), b = nnxbench::widen(g.b), bias = nnxbench::widen(g.bias);
+  Buffer<double> ref(g.c.size());
+  g.run(ref.data(), a.data(), b.data(), bias.empty() ? nullptr : bias.data());
+  nnxbench::check_near(what, g.c.data(), ref.data(), ref.size());
 }
 
-// Elementwise bound of a k-term float32 dot product against the float64 reference:
-// |c - ref| <= (k + 2) * eps * (|A| |B|).
-bool validate(const Shape& s) {
-  const auto a = random_matrix(s.m, s.k, 1), b = random_matrix(s.k, s.n, 2);
-  std::vector<float> c(size_t(s.m * s.n));
-  nnx::sgemm(nnx::Trans::N, nnx::Trans::N, s.m, s.n, s.k, 1.0f, a.data(), s.k, b.data(), s.n, 0.0f,
-             c.data(), s.n);
-  std::vector<double> ad(a.begin(), a.end()), bd(b.begin(), b.end()), ref(c.size()), mag(c.size());
-  nnx::dgemm(nnx::Trans::N, nnx::Trans::N, s.m, s.n, s.k, 1.0, ad.data(), s.k, bd.data(), s.n, 0.0,
-             ref.data(), s.n);
-  for (double& v : ad) v = std::fabs(v);
-  for (double& v : bd) v = std::fabs(v);
-  nnx::dgemm(nnx::Trans::N, nnx::Trans::N, s.m, s.n, s.k, 1.0, ad.data(), s.k, bd.data(), s.n, 0.0,
-             mag.data(), s.n);
-  const double eps = 1.1920929e-07;
-  for (size_t i = 0; i < c.size(); ++i) {
-    if (!(std::fabs(c[i] - ref[i]) <= (s.k + 2) * eps * mag[i])) {
-      std::fprintf(stderr, "gemm_bench: %lldx%lldx%lld is WRONG at element %zu: %g vs %g\n",
-                   (long long)s.m, (long long)s.k, (long long)s.n, i, double(c[i]), ref[i]);
-      return false;
-    }
-  }
-  return true;
-}
-
-void BM_sgemm(benchmark::State& state) {
-  const Shape s = kShapes[size_t(state.range(0))];
-  const auto a = random_matrix(s.m, s.k, 1), b = random_matrix(s.k, s.n, 2);
-  std::vector<float> c(size_t(s.m * s.n));
-  const auto start = std::chrono::steady_clock::now();
-  for (auto _ : state) {
-    nnx::sgemm(nnx::Trans::N, nnx::Trans::N, s.m, s.n, s.k, 1.0f, a.data(), s.k, b.data(), s.n,
-               0.0f, c.data(), s.n);
-    benchmark::DoNotOptimize(c.data());
-    benchmark::ClobberMemory();
-  }
-  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
-  const double flops = 2.0 * double(s.m) * double(s.n) * double(s.k);
-  const double gflops = flops * double(state.iterations()) / elapsed.count() / 1e9;
-  state.counters["GFLOP/s"] = gflops;
-  state.counters["%peak"] = 100.0 * gflops / g_peak_gflops;
-  state.SetLabel(std::to_string(s.m) + "x" + std::to_string(s.k) + "x" + std::to_string(s.n) +
-                 " " + nnx::isa_name(nnx::active_isa()) + " " +
-                 std::to_string(nnx::get_num_threads()) + "t");
+int setup() {
+  return nnxbench::for_each_shape({"gemm"}, [](const nnxbench::Shape& s) {
+    auto g = std::make_shared<Gemm>(s);
+    validate(*g, s.id() + " (" + g->label() + ")");
+    const double flops = 2.0 * double(g->m) * double(g->n) * double(g->k);
+    nnxbench::add(s.id(), g->label(), kBound, flops, [g] { g->run(); });
+    return 1;
+  });
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  for (const Shape& s : kShapes)
-    if (!validate(s)) return 1;
-  g_peak_gflops = nnx::measure_fma_peak_gflops(nnx::get_num_threads(), 0.3);
-  std::printf("validated %zu shapes against the float64 reference; ISA %s, %d thread(s), measured "
-              "FMA peak %.1f GFLOP/s\n",
-              kShapes.size(), nnx::isa_name(nnx::active_isa()), nnx::get_num_threads(),
-              g_peak_gflops);
-  for (size_t i = 0; i < kShapes.size(); ++i)
-    benchmark::RegisterBenchmark("sgemm", BM_sgemm)->Arg(int64_t(i))->UseRealTime()->Unit(
-        benchmark::kMillisecond);
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return nnxbench::main(argc, argv, "gemm", kBound, setup);
 }

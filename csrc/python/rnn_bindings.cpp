@@ -131,6 +131,91 @@ void bind_rnn(py::module_& m) {
      "(grad_x, grad_w_ih, grad_w_hh, grad_b, grad_h0, grad_c0) of lstm_forward; None for the "
      "gradients not asked for.");
 
+  m.def("lstm_forward_embedded", [](const py::array& ids, const py::array& table,
+                                    const py::array& w_ih, const py::array& w_hh,
+                                    const py::object& b_ih, const py::object& b_hh,
+                                    const py::object& h0, const py::object& c0) {
+    const char* fn = "lstm_forward_embedded";
+    if (ids.ndim() != 2 || table.ndim() != 2)
+      throw py::value_error(std::string(fn) + ": ids must be 2-D (T, B) and table 2-D (V, I), got " +
+                            shape_str(ids) + " and " + shape_str(table));
+    if (w_hh.ndim() != 2 || w_hh.shape(1) < 1 || w_hh.shape(0) != 4 * w_hh.shape(1))
+      throw py::value_error(std::string(fn) + ": w_hh must have shape (4 H, H) with H >= 1, got " +
+                            shape_str(w_hh));
+    const RnnShape s{ids.shape(0), ids.shape(1), table.shape(1), w_hh.shape(1)};
+    need_shape(w_ih, {4 * s.hidden, s.input}, fn, "w_ih");
+    const py::ssize_t t = s.steps, b = s.batch, h = s.hidden;
+    py::array y = new_array(table.dtype(), {t, b, h}), h_n = new_array(table.dtype(), {b, h}),
+              c_n = new_array(table.dtype(), {b, h});
+    py::array saved = new_array(table.dtype(), {py::ssize_t(lstm_saved_size(s))});
+    const int64_t* idp = checked_data<int64_t>(ids, fn, "ids");
+    by_float_dtype(table, fn, [&](auto tag) {
+      using T = decltype(tag);
+      const T* tp = checked_data<T>(table, fn, "table");
+      const T* wi = checked_data<T>(w_ih, fn, "w_ih");
+      const T* wh = checked_data<T>(w_hh, fn, "w_hh");
+      const T* bi = optional_data<T>(b_ih, {4 * h}, fn, "b_ih");
+      const T* bh = optional_data<T>(b_hh, {4 * h}, fn, "b_hh");
+      const T* h0p = optional_data<T>(h0, {b, h}, fn, "h0");
+      const T* c0p = optional_data<T>(c0, {b, h}, fn, "c0");
+      T *yp = static_cast<T*>(y.mutable_data()), *hn = static_cast<T*>(h_n.mutable_data()),
+        *cn = static_cast<T*>(c_n.mutable_data()), *sv = static_cast<T*>(saved.mutable_data());
+      const int64_t vocab = table.shape(0);
+      py::gil_scoped_release release;
+      lstm_forward_embedded<T>(s, idp, tp, vocab, wi, wh, bi, bh, h0p, c0p, yp, hn, cn, sv);
+    });
+    return py::make_tuple(y, h_n, c_n, saved);
+  }, py::arg("ids"), py::arg("table"), py::arg("w_ih"), py::arg("w_hh"),
+     py::arg("b_ih") = py::none(), py::arg("b_hh") = py::none(), py::arg("h0") = py::none(),
+     py::arg("c0") = py::none(),
+     "lstm_forward for the input table[ids] (int64 ids (T, B), table (V, I)): the input "
+     "projection is computed per table row (see nnx/rnn.h). IndexError for an id outside [0, V).");
+
+  m.def("lstm_backward_embedded", [](const py::array& grad_y, const py::object& grad_hn,
+                                     const py::object& grad_cn, const py::array& ids,
+                                     const py::array& table, const py::array& w_ih,
+                                     const py::array& w_hh, const py::array& saved,
+                                     bool need_table, bool need_weights, bool need_states) {
+    const char* fn = "lstm_backward_embedded";
+    if (ids.ndim() != 2 || table.ndim() != 2)
+      throw py::value_error(std::string(fn) + ": ids must be 2-D (T, B) and table 2-D (V, I), got " +
+                            shape_str(ids) + " and " + shape_str(table));
+    if (w_hh.ndim() != 2 || w_hh.shape(1) < 1 || w_hh.shape(0) != 4 * w_hh.shape(1))
+      throw py::value_error(std::string(fn) + ": w_hh must have shape (4 H, H) with H >= 1, got " +
+                            shape_str(w_hh));
+    const RnnShape s{ids.shape(0), ids.shape(1), table.shape(1), w_hh.shape(1)};
+    need_shape(w_ih, {4 * s.hidden, s.input}, fn, "w_ih");
+    const py::ssize_t t = s.steps, b = s.batch, i = s.input, h = s.hidden;
+    const py::dtype dt = table.dtype();
+    py::object gt = maybe_array(need_table, dt, {table.shape(0), i});
+    py::object gw_ih = maybe_array(need_weights, dt, {4 * h, i});
+    py::object gw_hh = maybe_array(need_weights, dt, {4 * h, h});
+    py::object gb = maybe_array(need_weights, dt, {4 * h});
+    py::object gh0 = maybe_array(need_states, dt, {b, h}), gc0 = maybe_array(need_states, dt, {b, h});
+    const int64_t* idp = checked_data<int64_t>(ids, fn, "ids");
+    by_float_dtype(table, fn, [&](auto tag) {
+      using T = decltype(tag);
+      const T* gy = data_of<T>(grad_y, {t, b, h}, fn, "grad_y");
+      const T* ghn = optional_data<T>(grad_hn, {b, h}, fn, "grad_hn");
+      const T* gcn = optional_data<T>(grad_cn, {b, h}, fn, "grad_cn");
+      const T* tp = checked_data<T>(table, fn, "table");
+      const T* wi = checked_data<T>(w_ih, fn, "w_ih");
+      const T* wh = checked_data<T>(w_hh, fn, "w_hh");
+      const T* sv = data_of<T>(saved, {py::ssize_t(lstm_saved_size(s))}, fn, "saved");
+      T *o_t = out_ptr<T>(gt), *o_wi = out_ptr<T>(gw_ih), *o_wh = out_ptr<T>(gw_hh),
+        *o_b = out_ptr<T>(gb), *o_h0 = out_ptr<T>(gh0), *o_c0 = out_ptr<T>(gc0);
+      const int64_t vocab = table.shape(0);
+      py::gil_scoped_release release;
+      lstm_backward_embedded<T>(s, gy, ghn, gcn, idp, tp, vocab, wi, wh, sv, o_t, o_wi, o_wh, o_b,
+                                o_h0, o_c0);
+    });
+    return py::make_tuple(gt, gw_ih, gw_hh, gb, gh0, gc0);
+  }, py::arg("grad_y"), py::arg("grad_hn"), py::arg("grad_cn"), py::arg("ids"), py::arg("table"),
+     py::arg("w_ih"), py::arg("w_hh"), py::arg("saved"), py::arg("need_table") = true,
+     py::arg("need_weights") = true, py::arg("need_states") = true,
+     "(grad_table, grad_w_ih, grad_w_hh, grad_b, grad_h0, grad_c0) of lstm_forward_embedded; "
+     "None for the gradients not asked for.");
+
   m.def("rnn_forward", [](const py::array& x, const py::array& w_ih, const py::array& w_hh,
                           const py::object& b_ih, const py::object& b_hh, const py::object& h0,
                           const std::string& nonlinearity) {

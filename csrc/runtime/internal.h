@@ -46,7 +46,7 @@ const Table* float_kernels(const Table* KernelTable::*family) {
 // across calls, so hot loops never allocate. A kernel that needs two buffers at once takes two
 // different slots; buffers shared by a parallel region come from the calling thread's `shared`.
 enum class Slot : int {
-  gemm = 0, col = 1, col_grad = 2, chunk = 3, shared = 4, pad = 5, operand = 6, count = 7
+  gemm = 0, col = 1, col_grad = 2, chunk = 3, shared = 4, pad = 5, operand = 6, weights = 7, count = 8
 };
 void* workspace(Slot slot, size_t bytes);
 template <typename T>

@@ -1,29 +1,33 @@
 // LSTM and Elman RNN layers over whole sequences, and the embedding lookup.
 //
-// Forward: one GEMM projects the inputs of all T steps (z^T = W_ih X^T + b_ih + b_hh), then
-// every step adds the recurrent product z_t^T += W_hh h_{t-1}^T and runs the step kernel (gates,
-// cell and hidden update). Backward, from step T down to 1: dh_t = grad_y_t + W_hh^T dz_{t+1}
-// and the step kernel gives dz_t; after the loop the weight gradients are whole-sequence GEMMs
-// over all T B columns, and grad_x = dz^T W_ih is one more.
+// Forward: the input projection W_ih x + b_ih + b_hh comes first, for all steps at once (one GEMM
+// over the T B positions, or, for an embedding's output, over the V table rows); then every step
+// starts from its columns of it, adds the recurrent product W_hh h_{t-1} and runs the step kernel
+// (gates, cell and hidden update). Backward, from step T down to 1: dh_t = grad_y_t +
+// W_hh^T dz_{t+1} and the step kernel gives dz_t; after the loop the weight gradients are
+// whole-sequence GEMMs over all T B columns, and the input gradient one more.
 //
-// Everything inside is feature-major (kernels/rnn/rnn.h): the pre-activations and their
-// gradients are (G H, T B) matrices, step t in columns [t B, t B + B); hidden and cell states
-// are (H, (T + 1) B), block 0 holding h0 / c0 and block t the state after step t. The recurrent
-// GEMM then has the G H gate rows as its M dimension (full register tiles) and the batch as N,
-// and step t reads its B operand (block t - 1 of the hidden states) in place.
+// Everything inside is feature-major (kernels/rnn/rnn.h): a step's pre-activations are a dense
+// (G H, B) block, its states (H, B) blocks, so that the recurrent GEMM has the G H gate rows as
+// its M dimension (full register tiles) and the batch as N, and every operand a step touches is
+// contiguous. The saved buffer holds per step the activated gates and the cell (LSTM) or hidden
+// (RNN) state, and the hidden states again batch-major ((T + 1) B, H), which is both the output
+// y and, shifted by one step, the B operand of the recurrent weight's gradient.
 //
 // For float with SIMD kernels, the recurrent weight is packed once per call into the GEMM
 // micro-kernel's row panels, and each step is one pass over unit panels: a thread computes the
-// rows of its panels with the micro-kernel and applies the step kernel while they are in L1, with
-// one barrier per step. Double and NNX_ISA=ref run the same steps with one reference GEMM per
-// gate over all units. Either way each element is computed by the same operations whatever the
-// thread count.
+// rows of its panels with the micro-kernel and applies the step kernel while they are in cache,
+// with one barrier per step. Double and NNX_ISA=ref run the same steps with one reference GEMM
+// per gate over all units. Either way each element is computed by the same operations whatever
+// the thread count.
 #include "nnx/rnn.h"
 
 #include <algorithm>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "internal.h"
 #include "nnx/runtime.h"
@@ -40,21 +44,22 @@ using kernels::RnnStep;
 
 // ---- shapes and checks ------------------------------------------------------------------------
 
-// Sizes of one layer call: cols = T B columns of the (G H, T B) matrices (pre-activations and
-// gradients), stored with leading dimension ld; the (H, (T + 1) B) states with state_ld.
+// Sizes of one layer call. cols = T B positions; the (G H, T B) matrices of input projections and
+// pre-activation gradients are stored with leading dimension ld; a step's blocks hold G H B (gates)
+// or H B (states) values.
 struct Dims {
-  int64_t steps, batch, input, hidden, gates, cols, ld, state_ld;
+  int64_t steps, batch, input, hidden, gates, cols, ld;
   int64_t gate_rows() const { return gates * hidden; }
+  int64_t state_block() const { return hidden * batch; }
+  int64_t gate_block() const { return gates * hidden * batch; }
 };
 
 [[noreturn]] void fail(const char* who, const std::string& what) {
   throw std::invalid_argument(std::string(who) + ": " + what);
 }
 
-// A leading dimension of at least n elements: whole cache lines, and never a multiple of 1 KiB.
-// A step's recurrent product reads one column block of up to 4H rows of such a matrix; with a
-// power-of-two row stride all those rows fall into the same few cache sets and evict each other
-// (the backward steps ran 40% slower with ld = T B = 2048).
+// A leading dimension of at least n elements: whole cache lines, and never a multiple of 1 KiB,
+// so that the rows of a column block do not all fall into the same few cache sets.
 int64_t padded_ld(int64_t n) {
   const int64_t ld = (n + 15) / 16 * 16;
   return ld % 256 == 0 ? ld + 16 : ld;
@@ -68,36 +73,48 @@ Dims dims_of(const RnnShape& s, int64_t gates, const char* who) {
   // The largest buffers: gates (G H, T B), states (H, (T + 1) B), weights (G H, max(I, H)).
   const __int128 gh = __int128(gates) * s.hidden, tb = __int128(s.steps + 1) * s.batch;
   const __int128 limit = __int128(1) << 60;
-  if (gh * tb > limit || gh * std::max(s.input, s.hidden) > limit || tb * s.input > limit)
+  if (gh * (tb + 256) > limit || gh * std::max(s.input, s.hidden) > limit || tb * s.input > limit)
     fail(who, "the layer's sizes overflow (T, B, I, H) = (" + std::to_string(s.steps) + ", " +
                   std::to_string(s.batch) + ", " + std::to_string(s.input) + ", " +
                   std::to_string(s.hidden) + ")");
-  return {s.steps,          s.batch, s.input, s.hidden, gates, s.steps * s.batch,
-          padded_ld(s.steps * s.batch), padded_ld((s.steps + 1) * s.batch)};
+  return {s.steps, s.batch, s.input, s.hidden, gates, s.steps * s.batch,
+          padded_ld(s.steps * s.batch)};
 }
 
 void require(bool ok, const char* who, const char* what) {
   if (!ok) fail(who, std::string(what) + " is null");
 }
 
+// Embedding input: vocab >= 1 and every id in [0, vocab) (std::out_of_range naming the first bad
+// one), since the ids index the projection's columns.
+void check_ids(const int64_t* ids, int64_t n, int64_t vocab, const char* who) {
+  if (vocab < 1 || vocab > (int64_t(1) << 31) - 1)
+    fail(who, "vocab must be in [1, 2^31), got " + std::to_string(vocab));
+  for (int64_t p = 0; p < n; ++p)
+    if (ids[p] < 0 || ids[p] >= vocab)
+      throw std::out_of_range(std::string(who) + ": id " + std::to_string(ids[p]) +
+                              " at position " + std::to_string(p) + " is out of range for " +
+                              std::to_string(vocab) + " embeddings");
+}
+
 // ---- building blocks ----------------------------------------------------------------------------
 
-// C = op(A) op(B) + beta C (+ a bias per row of C) with checked arguments: float through the
+// C = op(A) op(B) + beta C (+ a bias per row of C, or per column) with checked arguments: float through the
 // kernels of the active ISA, double through the reference.
 void gemm(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
-          const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const float* bias_row,
-          int threads) {
-  runtime::sgemm_checked({ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc, bias_row,
-                          bias_row ? BiasMode::row : BiasMode::none, false},
+          const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const float* bias,
+          int threads, BiasMode bias_mode = BiasMode::row) {
+  runtime::sgemm_checked({ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc, bias,
+                          bias ? bias_mode : BiasMode::none, false},
                          threads);
 }
 void gemm(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, const double* a, int64_t lda,
-          const double* b, int64_t ldb, double beta, double* c, int64_t ldc,
-          const double* bias_row, int threads) {
+          const double* b, int64_t ldb, double beta, double* c, int64_t ldc, const double* bias,
+          int threads, BiasMode bias_mode = BiasMode::row) {
   if (m == 0 || n == 0) return;
-  const BiasMode mode = bias_row ? BiasMode::row : BiasMode::none;
-  if (k == 0) return kernels::gemm_scale_c(m, n, beta, c, ldc, bias_row, mode, false);
-  kernels::gemm_ref<double>(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc, bias_row, mode,
+  const BiasMode mode = bias ? bias_mode : BiasMode::none;
+  if (k == 0) return kernels::gemm_scale_c(m, n, beta, c, ldc, bias, mode, false);
+  kernels::gemm_ref<double>(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc, bias, mode,
                             false, threads);
 }
 
@@ -157,12 +174,23 @@ struct StepKernels {
       if (simd) return simd->rnn_step_backward(s);
     kernels::ref::rnn_step_backward<T>(s);
   }
+  void gather_transposed(T* out, int64_t ld_out, const T* table, int64_t ld_table,
+                         const int32_t* ids, int64_t rows, int64_t n) const {
+    if constexpr (std::is_same_v<T, float>)
+      if (simd) return simd->gather_transposed(out, ld_out, table, ld_table, ids, rows, n);
+    kernels::ref::gather_transposed<T>(out, ld_out, table, ld_table, ids, rows, n);
+  }
 };
 
-// The recurrent weight of one call, as the T products it takes part in: op(W) is W split into
-// `groups` blocks of H rows (forward: z_q += W_q h, K = H), or W^T (backward: dh += W^T dz,
-// K = G H, one group). multiply() computes the rows of a range of units in every group, so that
-// a step can apply its kernel to them right away.
+// One thread's part of a team: index in [0, count).
+struct Share {
+  int index, count;
+};
+
+// A weight of one call as the T products it takes part in, one per step: op(W) is W split into
+// `groups` blocks of H rows (forward: z_q = W_ih,q x_t + b_q, z_q += W_hh,q h_{t-1}), or W^T
+// (backward: dh += W_hh^T dz, one group of H rows, K = G H). multiply() computes the rows of a
+// range of units in every group, so that a step can apply its kernel to them right away.
 //
 // Float with a SIMD GEMM packs op(W) once into the micro-kernel's row panels (what the blocked
 // driver would repack at every step); a range of units is then a range of panels, computed tile
@@ -170,20 +198,29 @@ struct StepKernels {
 // every panel of the range passes over it. Otherwise the range is all H units and multiply() is
 // one plain GEMM per group.
 template <typename T>
-class RecurrentWeight {
+class StepWeight {
  public:
-  RecurrentWeight(const T* w, const Dims& d, bool transposed, int threads)
-      : w_(w), h_(d.hidden), groups_(transposed ? 1 : d.gates),
-        k_(transposed ? d.gate_rows() : d.hidden), transposed_(transposed), threads_(threads) {
+  // W is (groups H, k) row-major; transposed: W is (k, H) and op(W) = W^T (one group).
+  StepWeight(const T* w, int64_t groups, int64_t hidden, int64_t k, bool transposed,
+             runtime::Slot slot, int threads)
+      : w_(w), h_(hidden), groups_(groups), k_(k), transposed_(transposed), threads_(threads) {
     if constexpr (std::is_same_v<T, float>) {
       cfg_ = runtime::kernel_table().sgemm;
-      if (cfg_) pack();
+      if (cfg_) pack(slot);
     }
   }
 
   // Units per panel (the last one may be shorter), and the number of panels.
   int64_t panel_units() const { return cfg_ ? cfg_->mr : h_; }
   int64_t panels() const { return cfg_ ? panels_ : 1; }
+  // The rows (first, count) of the panels that a share of a team computes: whole panels, split
+  // as evenly as they go.
+  std::pair<int64_t, int64_t> rows_of(Share share) const {
+    const int64_t p = panels(), pu = panel_units();
+    const int64_t r0 = std::min(h_, p * share.index / share.count * pu);
+    const int64_t r1 = std::min(h_, p * (share.index + 1) / share.count * pu);
+    return {r0, r1 - r0};
+  }
   // Threads for the steps, which split the panels between them; the products inside run on one.
   int step_threads(int64_t batch) const {
     if (!cfg_) return 1;
@@ -192,15 +229,16 @@ class RecurrentWeight {
   }
 
   // Rows [u0, u0 + units) of every group q (u0 a multiple of panel_units()):
-  // c_q = beta c_q + op(W)_q[rows] b, with c_q = c + q * group_stride + (row - u0) * ldc and
-  // b (K x n) of row stride ldb.
+  // c_q = beta c_q + op(W)_q[rows] b (+ bias_q[rows]), with c_q = c + q * group_stride +
+  // (row - u0) * ldc, b (K x n) of row stride ldb, and bias (groups H) or null.
   void multiply(int64_t u0, int64_t units, const T* b, int64_t ldb, int64_t n, T beta, T* c,
-                int64_t ldc, int64_t group_stride) const {
+                int64_t ldc, int64_t group_stride, const T* bias = nullptr) const {
     if (!cfg_) {
       for (int64_t q = 0; q < groups_; ++q) {
-        const T* a = transposed_ ? w_ + u0 : w_ + (q * h_ + u0) * h_;
-        gemm(transposed_ ? Trans::T : Trans::N, Trans::N, units, n, k_, a, h_, b, ldb, beta,
-             c + q * group_stride, ldc, nullptr, threads_);
+        const T* a = transposed_ ? w_ + u0 : w_ + (q * h_ + u0) * k_;
+        gemm(transposed_ ? Trans::T : Trans::N, Trans::N, units, n, k_, a,
+             transposed_ ? h_ : k_, b, ldb, beta, c + q * group_stride, ldc,
+             bias ? bias + q * h_ + u0 : nullptr, threads_);
       }
       return;
     }
@@ -215,6 +253,7 @@ class RecurrentWeight {
       for (int64_t pc = 0; pc < k_; pc += kc_) {
         t.k = std::min(kc_, k_ - pc);
         t.beta = pc == 0 ? beta : 1.0f;
+        const bool last = pc + t.k >= k_;
         for (int64_t j = 0; j < n; j += nr) {
           t.n = int(std::min(nr, n - j));
           t.b = b + pc * ldb + j;
@@ -223,6 +262,7 @@ class RecurrentWeight {
               t.m = int(std::min(mr, units - r));
               t.a = packed_ + q * group_floats_ + pc * panels_ * mr + (u0 + r) * t.k;
               t.c = c + q * group_stride + r * ldc + j;
+              t.bias_row = last && bias ? bias + q * h_ + u0 + r : nullptr;
               cfg_->ukernel(t);
             }
         }
@@ -231,7 +271,7 @@ class RecurrentWeight {
   }
 
  private:
-  void pack() {
+  void pack(runtime::Slot slot) {
     const int64_t mr = cfg_->mr;
     panels_ = (h_ + mr - 1) / mr;
     // Equal K blocks of at most 32 KiB of B slice (kc x nr floats).
@@ -239,13 +279,13 @@ class RecurrentWeight {
     kc_ = (k_ + kc_max - 1) / kc_max;
     kc_ = (k_ + kc_ - 1) / kc_;
     group_floats_ = panels_ * mr * k_;
-    packed_ = runtime::workspace_of<float>(runtime::Slot::pad, size_t(groups_ * group_floats_));
+    packed_ = runtime::workspace_of<float>(slot, size_t(groups_ * group_floats_));
     // op(W)(i, p) is at w[i * rs + p * cs]: group q's rows of W, or the columns of W.
-    const int64_t rs = transposed_ ? 1 : h_, cs = transposed_ ? h_ : 1;
+    const int64_t rs = transposed_ ? 1 : k_, cs = transposed_ ? h_ : 1;
     for (int64_t q = 0; q < groups_; ++q)
       for (int64_t pc = 0; pc < k_; pc += kc_)
         cfg_->pack_a(packed_ + q * group_floats_ + pc * panels_ * mr,
-                     reinterpret_cast<const float*>(w_) + q * h_ * h_ + pc * cs, rs, cs, h_,
+                     reinterpret_cast<const float*>(w_) + q * h_ * k_ + pc * cs, rs, cs, h_,
                      std::min(kc_, k_ - pc));
   }
 
@@ -258,127 +298,274 @@ class RecurrentWeight {
   float* packed_ = nullptr;
 };
 
-// Calls step(t, u0, units) for every step t in order (reverse: from the last) over all hidden
-// units: with several threads, each takes a fixed range of whole panels, and a barrier separates
-// the steps (each reads all of the previous one's states).
+// The recurrent weight W_hh (G H, H) of a forward pass, or its transpose for a backward pass.
+template <typename T>
+StepWeight<T> recurrent_weight(const T* w_hh, const Dims& d, bool transposed, int threads) {
+  return transposed ? StepWeight<T>(w_hh, 1, d.hidden, d.gate_rows(), true, runtime::Slot::pad,
+                                    threads)
+                    : StepWeight<T>(w_hh, d.gates, d.hidden, d.hidden, false,
+                                    runtime::Slot::pad, threads);
+}
+
+// Calls step(t, u0, units, share) for every step t in order (reverse: from the last) over all
+// hidden units: with several threads, each takes a fixed range of whole panels of w (its share of
+// the team, which it may use to split other work too), and a barrier separates the steps (each
+// reads all of the previous one's states).
 template <typename T, class Step>
-void run_steps(const RecurrentWeight<T>& w, const Dims& d, bool reverse, Step step) {
+void run_steps(const StepWeight<T>& w, const Dims& d, bool reverse, Step step) {
   const auto time = [&](int64_t i) { return reverse ? d.steps - 1 - i : i; };
   const int threads = w.step_threads(d.batch);
   if (threads <= 1) {
-    for (int64_t i = 0; i < d.steps; ++i) step(time(i), 0, d.hidden);
+    for (int64_t i = 0; i < d.steps; ++i) step(time(i), 0, d.hidden, Share{0, 1});
     return;
   }
-  const int64_t panels = w.panels(), pu = w.panel_units();
 #pragma omp parallel num_threads(threads)
   {
-    int64_t tid = 0;
+    Share share{0, threads};
 #ifdef _OPENMP
-    tid = omp_get_thread_num();
+    share.index = omp_get_thread_num();
 #endif
-    const int64_t u0 = panels * tid / threads * pu;
-    const int64_t u1 = std::min(d.hidden, panels * (tid + 1) / threads * pu);
+    const auto [u0, units] = w.rows_of(share);
     for (int64_t i = 0; i < d.steps; ++i) {
-      if (u1 > u0) step(time(i), u0, u1 - u0);
+      if (units > 0) step(time(i), u0, units, share);
 #pragma omp barrier
     }
   }
 }
 
-// The B operand of the next step's product: a dense (rows, B) copy of the rows each step
-// produces. Read in place, the big matrices' column blocks have row strides of T B floats, which
-// cost the forward steps 3-7% (measured); the copy is a small fraction of a step. Two buffers,
-// since the next step's rows are written while other threads may still read the current ones.
-// Indexed by time: operand i lives in buffer i % 2.
+// Two dense (rows, B) buffers for the B operand of the next step's product when it is not kept
+// anyway (LSTM: h_t in forward, dz_t in backward): the step kernel writes into buffer t % 2 while
+// other threads may still read the other one. Buffer i holds the value of time index i.
 template <typename T>
-class NextOperand {
+class StepOperand {
  public:
-  NextOperand(int64_t rows, int64_t batch)
-      : size_(rows * batch), batch_(batch),
+  StepOperand(int64_t rows, int64_t batch)
+      : size_(rows * batch),
         data_(runtime::workspace_of<T>(runtime::Slot::operand, size_t(2 * rows * batch))) {}
-  const T* get(int64_t i) const { return data_ + (i % 2) * size_; }
-  // Rows [r0, r0 + n) of operand i from src (row stride ld).
-  void fill(int64_t i, int64_t r0, int64_t n, const T* src, int64_t ld) {
-    T* dst = data_ + (i % 2) * size_ + r0 * batch_;
-    for (int64_t r = 0; r < n; ++r) std::copy(src + r * ld, src + r * ld + batch_, dst + r * batch_);
-  }
+  T* at(int64_t i) const { return data_ + (i % 2) * size_; }
 
  private:
-  int64_t size_, batch_;
+  int64_t size_;
   T* data_;
 };
 
-// The pieces of `saved`: pre-activations / activated gates (G H, T B), hidden and (LSTM) cell
-// states (H, (T + 1) B).
+// What a layer reads: a dense x (T, B, I), or the rows of an embedding table (V, I) at ids (T, B).
+template <typename T>
+struct LayerInput {
+  const T* x = nullptr;
+  const int64_t* ids = nullptr;
+  const T* table = nullptr;
+  int64_t vocab = 0;
+};
+
+// The input part of every step's pre-activations, W_ih x_t + b_ih + b_hh. For a dense input it is
+// one more product per step, W_ih packed like W_hh and x_t^T as its B operand (x transposed into
+// (I, B) blocks up front), so that it lands in the step's block while that is in cache. For an
+// embedding, one GEMM over the V table rows up front gives a (V, G H) matrix whose rows each step
+// gathers by id.
+template <typename T>
+class InputProjection {
+ public:
+  InputProjection(const Dims& d, const LayerInput<T>& in, const T* w_ih, const T* b_ih,
+                  const T* b_hh, int threads)
+      : d_(d), embedded_(in.ids != nullptr) {
+    const int64_t rows = d.gate_rows();
+    if (b_ih || b_hh) {
+      bias_ = runtime::workspace_of<T>(runtime::Slot::shared, size_t(rows));
+      for (int64_t r = 0; r < rows; ++r)
+        bias_[r] = (b_ih ? b_ih[r] : T(0)) + (b_hh ? b_hh[r] : T(0));
+    }
+    if (embedded_) {
+      table_ = runtime::workspace_of<T>(runtime::Slot::col, size_t(in.vocab * rows));
+      gemm(Trans::N, Trans::T, in.vocab, rows, d.input, in.table, d.input, w_ih, d.input, T(0),
+           table_, rows, bias_, threads, BiasMode::col);
+      ids_ = runtime::workspace_of<int32_t>(runtime::Slot::chunk, size_t(d.cols));
+      for (int64_t p = 0; p < d.cols; ++p) ids_[p] = int32_t(in.ids[p]);
+    } else {
+      x_t_ = runtime::workspace_of<T>(runtime::Slot::col, size_t(d.cols * d.input));
+      for (int64_t t = 0; t < d.steps; ++t)
+        transpose(x_t_ + t * d.input * d.batch, d.batch, in.x + t * d.batch * d.input, d.input,
+                  d.batch, d.input);
+      w_ih_.emplace(w_ih, d.gates, d.hidden, d.input, false, runtime::Slot::weights, threads);
+    }
+  }
+
+  // Rows [u0, u0 + units) of every gate of step t's block (gate q's row j at z + q H B + j B).
+  void fill(int64_t t, int64_t u0, int64_t units, T* z, const StepKernels<T>& kernels) const {
+    const int64_t b = d_.batch;
+    if (!embedded_)
+      return w_ih_->multiply(u0, units, x_t_ + t * d_.input * b, b, b, T(0), z, b,
+                             d_.state_block(), bias_);
+    for (int64_t q = 0; q < d_.gates; ++q)
+      kernels.gather_transposed(z + q * d_.state_block(), b, table_ + q * d_.hidden + u0,
+                                d_.gate_rows(), ids_ + t * b, units, b);
+  }
+
+ private:
+  Dims d_;
+  bool embedded_;
+  T* bias_ = nullptr;
+  T* table_ = nullptr;  // embedding: E W_ih^T + b, (V, G H): row v is the projection of row v
+  int32_t* ids_ = nullptr;
+  T* x_t_ = nullptr;  // dense: x_t^T blocks (I, B)
+  std::optional<StepWeight<T>> w_ih_;
+};
+
+// The pieces of `saved`. LSTM: activated gates (T blocks of (4H, B)), cell states (T + 1 blocks
+// of (H, B), block 0 = c0), hidden states batch-major ((T + 1) B, H), rows [0, B) = h0.
+// RNN: hidden states (T + 1 blocks of (H, B)), and batch-major as for the LSTM.
 template <typename T>
 struct Saved {
-  T *gates, *hidden, *cells;
-  Saved(T* base, const Dims& d)
-      : gates(d.gates == 4 ? base : nullptr),
-        hidden(base + (d.gates == 4 ? d.gate_rows() * d.ld : 0)),
-        cells(d.gates == 4 ? hidden + d.hidden * d.state_ld : nullptr) {}
+  T *gates = nullptr, *cells = nullptr, *hidden = nullptr, *hidden_rows = nullptr;
+  Saved(T* base, const Dims& d) {
+    const int64_t states = (d.steps + 1) * d.state_block();
+    if (d.gates == 4) {
+      gates = base;
+      cells = gates + d.steps * d.gate_block();
+      hidden_rows = cells + states;
+    } else {
+      hidden = base;
+      hidden_rows = hidden + states;
+    }
+  }
 };
 
 size_t saved_size(const Dims& d) {
-  return size_t(d.hidden * d.state_ld * (d.gates == 4 ? 2 : 1) +
-                (d.gates == 4 ? d.gate_rows() * d.ld : 0));
+  const int64_t states = (d.steps + 1) * d.state_block();
+  return size_t(d.gates == 4 ? d.steps * d.gate_block() + 2 * states : 2 * states);
 }
 
-// y (T B, H) from the hidden states, and h_n = h_T.
+// Rows [u0, u0 + units) of a step's hidden state h (H, B) into the batch-major copy's rows for
+// time index i: columns [u0, u0 + units) of rows [i B, i B + B).
 template <typename T>
-void write_outputs(const Dims& d, const T* hidden, T* y, T* h_n) {
-  transpose(y, d.hidden, hidden + d.batch, d.state_ld, d.hidden, d.cols);
+void store_batch_major(const Dims& d, T* hidden_rows, int64_t i, int64_t u0, int64_t units,
+                       const T* h) {
+  transpose(hidden_rows + i * d.batch * d.hidden + u0, d.hidden, h, d.batch, units, d.batch);
+}
+
+// y (T B, H) and h_n from the batch-major hidden states.
+template <typename T>
+void write_outputs(const Dims& d, const T* hidden_rows, T* y, T* h_n) {
+  const T* first = hidden_rows + d.batch * d.hidden;
+  std::copy(first, first + d.cols * d.hidden, y);
   if (h_n) std::copy(y + (d.steps - 1) * d.batch * d.hidden, y + d.cols * d.hidden, h_n);
 }
 
-// Input projection of all steps: z (G H, T B) with leading dimension ld_z = W_ih X^T + biases.
-template <typename T>
-void project_inputs(const Dims& d, const T* x, const T* w_ih, const T* b_ih, const T* b_hh, T* z,
-                    int64_t ld_z, int threads) {
-  const int64_t rows = d.gate_rows();
-  T* bias = nullptr;
-  if (b_ih || b_hh) {
-    bias = runtime::workspace_of<T>(runtime::Slot::shared, size_t(rows));
-    for (int64_t r = 0; r < rows; ++r) bias[r] = (b_ih ? b_ih[r] : T(0)) + (b_hh ? b_hh[r] : T(0));
-  }
-  gemm(Trans::N, Trans::T, rows, d.cols, d.input, w_ih, d.input, x, d.input, T(0), z, ld_z, bias,
-       threads);
-}
-
-// The gradient reaching each step's hidden state from y, feature-major (H, T B), with grad_hn
-// added to the last step.
+// The gradient reaching each step's hidden state from y, as T blocks (H, B), with grad_hn
+// added to the last one.
 template <typename T>
 T* hidden_gradients(const Dims& d, const T* grad_y, const T* grad_hn) {
-  T* dh = runtime::workspace_of<T>(runtime::Slot::chunk, size_t(d.hidden * d.ld));
-  transpose(dh, d.ld, grad_y, d.hidden, d.cols, d.hidden);
-  if (grad_hn)
+  T* dh = runtime::workspace_of<T>(runtime::Slot::chunk, size_t(d.steps * d.state_block()));
+  for (int64_t t = 0; t < d.steps; ++t)
+    transpose(dh + t * d.state_block(), d.batch, grad_y + t * d.batch * d.hidden, d.hidden,
+              d.batch, d.hidden);
+  if (grad_hn) {
+    T* last = dh + (d.steps - 1) * d.state_block();
     for (int64_t j = 0; j < d.hidden; ++j)
-      for (int64_t b = 0; b < d.batch; ++b)
-        dh[j * d.ld + (d.steps - 1) * d.batch + b] += grad_hn[b * d.hidden + j];
+      for (int64_t b = 0; b < d.batch; ++b) last[j * d.batch + b] += grad_hn[b * d.hidden + j];
+  }
   return dh;
 }
 
-// After the backward steps: the weight and bias gradients as whole-sequence GEMMs over dz
-// (G H, T B), grad_x = dz^T W_ih, and grad_h0 = (W_hh^T dz_1)^T.
+// Rows [u0, u0 + units) of every gate of step t's dz block into the (G H, T B) matrix dz_all,
+// which the whole-sequence gradient GEMMs read.
 template <typename T>
-void finish_backward(const Dims& d, const T* dz, const T* x, const T* w_ih, const T* hidden,
-                     const RecurrentWeight<T>& w_hh_t, const T* dz_first, T* grad_x,
-                     T* grad_w_ih, T* grad_w_hh, T* grad_b, T* grad_h0, int threads) {
+void store_step_gradient(const Dims& d, T* dz_all, int64_t t, int64_t u0, int64_t units,
+                         const T* dz) {
+  for (int64_t q = 0; q < d.gates; ++q)
+    for (int64_t j = u0; j < u0 + units; ++j) {
+      const T* src = dz + q * d.state_block() + j * d.batch;
+      std::copy(src, src + d.batch, dz_all + (q * d.hidden + j) * d.ld + t * d.batch);
+    }
+}
+
+// Sums of the columns of dz_all (G H, T B) that share an id: dp (G H, V), the gradient of the
+// embedding's projection. Positions are bucketed by id once; each row then sums its buckets in
+// position order, so the result does not depend on the thread count.
+template <typename T>
+std::vector<T> sum_by_id(const Dims& d, const T* dz_all, const int64_t* ids, int64_t vocab,
+                         int threads) {
+  std::vector<int64_t> start(size_t(vocab + 1), 0), order(size_t(d.cols));
+  for (int64_t p = 0; p < d.cols; ++p) ++start[size_t(ids[p] + 1)];
+  for (int64_t v = 0; v < vocab; ++v) start[size_t(v + 1)] += start[size_t(v)];
+  std::vector<int64_t> next(start.begin(), start.end() - 1);
+  for (int64_t p = 0; p < d.cols; ++p) order[size_t(next[size_t(ids[p])]++)] = p;
+  std::vector<T> dp(size_t(d.gate_rows() * vocab));
+  (void)threads;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+  for (int64_t r = 0; r < d.gate_rows(); ++r) {
+    const T* row = dz_all + r * d.ld;
+    for (int64_t v = 0; v < vocab; ++v) {
+      T sum = 0;
+      for (int64_t k = start[size_t(v)]; k < start[size_t(v + 1)]; ++k) sum += row[order[size_t(k)]];
+      dp[size_t(r * vocab + v)] = sum;
+    }
+  }
+  return dp;
+}
+
+// grad_x of a dense input, one step at a time: grad_x_t^T = W_ih^T dz_t (I, B), with W_ih^T
+// packed once and dz_t the dense block the recurrent product reads anyway (as one GEMM over all
+// T B positions after the loop, its (T B, I) output with a small I ran at half speed). Each
+// thread computes its share of the I rows; step t's is done during step t - 1, once dz_t is
+// complete, and step 1's after the loop.
+template <typename T>
+class InputGradient {
+ public:
+  InputGradient(const Dims& d, const T* w_ih, T* grad_x, int threads)
+      : d_(d), grad_x_(grad_x),
+        w_(w_ih, 1, d.input, d.gate_rows(), true, runtime::Slot::weights, threads),
+        block_(runtime::workspace_of<T>(runtime::Slot::col, size_t(d.input * d.batch))) {}
+
+  void step(int64_t t, const T* dz_t, Share share) const {
+    const auto [r0, rows] = w_.rows_of(share);
+    if (rows <= 0) return;
+    w_.multiply(r0, rows, dz_t, d_.batch, d_.batch, T(0), block_ + r0 * d_.batch, d_.batch, 0);
+    transpose(grad_x_ + t * d_.batch * d_.input + r0, d_.input, block_ + r0 * d_.batch, d_.batch,
+              rows, d_.batch);
+  }
+
+ private:
+  Dims d_;
+  T* grad_x_;
+  StepWeight<T> w_;
+  T* block_;
+};
+
+// After the backward steps: the weight and bias gradients as whole-sequence GEMMs over dz_all
+// (G H, T B), the input's gradient (grad_x = dz^T W_ih, or for an embedding the table's:
+// dp^T W_ih), and grad_h0 = (W_hh^T dz_1)^T from dz_first, step 1's dz block.
+template <typename T>
+void finish_backward(const Dims& d, const T* dz_all, const LayerInput<T>& in, const T* w_ih,
+                     const T* hidden_rows, const StepWeight<T>& w_hh_t, const T* dz_first,
+                     T* grad_input, T* grad_w_ih, T* grad_w_hh, T* grad_b, T* grad_h0,
+                     int threads) {
   const int64_t rows = d.gate_rows();
-  if (grad_w_ih)
-    gemm(Trans::N, Trans::N, rows, d.input, d.cols, dz, d.ld, x, d.input, T(0), grad_w_ih,
-         d.input, nullptr, threads);
-  // The hidden states entering steps 1..T are blocks 0..T-1 of `hidden`: (H, T B) with ld
-  // state_ld, read transposed.
+  // The hidden states entering steps 1..T: rows [0, T B) of the batch-major copy.
   if (grad_w_hh)
-    gemm(Trans::N, Trans::T, rows, d.hidden, d.cols, dz, d.ld, hidden, d.state_ld, T(0),
+    gemm(Trans::N, Trans::N, rows, d.hidden, d.cols, dz_all, d.ld, hidden_rows, d.hidden, T(0),
          grad_w_hh, d.hidden, nullptr, threads);
-  if (grad_b) row_sums(grad_b, dz, d.ld, rows, d.cols, threads);
-  if (grad_x)
-    gemm(Trans::T, Trans::N, d.cols, d.input, rows, dz, d.ld, w_ih, d.input, T(0), grad_x,
-         d.input, nullptr, threads);
+  if (grad_b) row_sums(grad_b, dz_all, d.ld, rows, d.cols, threads);
+  if (in.ids) {
+    if (grad_w_ih || grad_input) {
+      const std::vector<T> dp = sum_by_id(d, dz_all, in.ids, in.vocab, threads);
+      if (grad_w_ih)
+        gemm(Trans::N, Trans::N, rows, d.input, in.vocab, dp.data(), in.vocab, in.table, d.input,
+             T(0), grad_w_ih, d.input, nullptr, threads);
+      if (grad_input)
+        gemm(Trans::T, Trans::N, in.vocab, d.input, rows, dp.data(), in.vocab, w_ih, d.input,
+             T(0), grad_input, d.input, nullptr, threads);
+    }
+  } else {
+    if (grad_w_ih)
+      gemm(Trans::N, Trans::N, rows, d.input, d.cols, dz_all, d.ld, in.x, d.input, T(0),
+           grad_w_ih, d.input, nullptr, threads);
+    if (grad_input)
+      gemm(Trans::T, Trans::N, d.cols, d.input, rows, dz_all, d.ld, w_ih, d.input, T(0),
+           grad_input, d.input, nullptr, threads);
+  }
   if (grad_h0) {
-    T* dh0 = runtime::workspace_of<T>(runtime::Slot::col, size_t(d.hidden * d.batch));
+    T* dh0 = runtime::workspace_of<T>(runtime::Slot::col, size_t(d.state_block()));
     w_hh_t.multiply(0, d.hidden, dz_first, d.batch, d.batch, T(0), dh0, d.batch, 0);
     transpose(grad_h0, d.hidden, dh0, d.batch, d.hidden, d.batch);
   }
@@ -390,6 +577,90 @@ void zero_weight_gradients(const Dims& d, T* grad_w_ih, T* grad_w_hh, T* grad_b)
   if (grad_w_ih) std::fill(grad_w_ih, grad_w_ih + d.gate_rows() * d.input, T(0));
   if (grad_w_hh) std::fill(grad_w_hh, grad_w_hh + d.gate_rows() * d.hidden, T(0));
   if (grad_b) std::fill(grad_b, grad_b + d.gate_rows(), T(0));
+}
+
+// ---- the layers -----------------------------------------------------------------------------------
+
+template <typename T>
+void lstm_forward_impl(const Dims& d, const LayerInput<T>& in, const T* w_ih, const T* w_hh,
+                       const T* b_ih, const T* b_hh, const T* h0, const T* c0, T* y, T* h_n,
+                       T* c_n, T* saved) {
+  const int threads = get_num_threads();
+  if (!saved) saved = runtime::workspace_of<T>(runtime::Slot::col_grad, saved_size(d));
+  const Saved<T> s(saved, d);
+  const StepKernels<T> kernels;
+  const InputProjection<T> projection(d, in, w_ih, b_ih, b_hh, threads);
+  StepOperand<T> h(d.hidden, d.batch);  // h_t, the B operand of step t + 1
+  transpose(h.at(0), d.batch, h0, d.hidden, d.batch, d.hidden);
+  transpose(s.cells, d.batch, c0, d.hidden, d.batch, d.hidden);
+  store_batch_major(d, s.hidden_rows, 0, 0, d.hidden, h.at(0));
+
+  const StepWeight<T> w = recurrent_weight(w_hh, d, false, threads);
+  run_steps(w, d, false, [&](int64_t t, int64_t u0, int64_t units, Share) {
+    T* z = s.gates + t * d.gate_block() + u0 * d.batch;
+    projection.fill(t, u0, units, z, kernels);
+    w.multiply(u0, units, h.at(t), d.batch, d.batch, T(1), z, d.batch, d.state_block());
+    LstmStep<T> step{};
+    step.units = units;
+    step.batch = d.batch;
+    step.gates = z;
+    step.gates_ld = d.batch;
+    step.gate_stride = d.state_block();
+    step.c_prev = s.cells + t * d.state_block() + u0 * d.batch;
+    step.c = s.cells + (t + 1) * d.state_block() + u0 * d.batch;
+    step.h = h.at(t + 1) + u0 * d.batch;
+    step.state_ld = d.batch;
+    kernels.lstm_forward(step);
+    store_batch_major(d, s.hidden_rows, t + 1, u0, units, step.h);
+  });
+  write_outputs(d, s.hidden_rows, y, h_n);
+  if (c_n) transpose(c_n, d.hidden, s.cells + d.steps * d.state_block(), d.batch, d.hidden, d.batch);
+}
+
+template <typename T>
+void lstm_backward_impl(const Dims& d, const T* grad_y, const T* grad_hn, const T* grad_cn,
+                        const LayerInput<T>& in, const T* w_ih, const T* w_hh, const T* saved,
+                        T* grad_input, T* grad_w_ih, T* grad_w_hh, T* grad_b, T* grad_h0,
+                        T* grad_c0) {
+  const int threads = get_num_threads();
+  const Saved<T> s(const_cast<T*>(saved), d);  // read only
+  T* dh = hidden_gradients(d, grad_y, grad_hn);
+  T* dz_all = runtime::workspace_of<T>(runtime::Slot::col_grad, size_t(d.gate_rows() * d.ld));
+  T* dc = runtime::workspace_of<T>(runtime::Slot::shared, size_t(d.state_block()));
+  transpose(dc, d.batch, grad_cn, d.hidden, d.batch, d.hidden);
+
+  const StepWeight<T> w = recurrent_weight(w_hh, d, true, threads);
+  const StepKernels<T> kernels;
+  StepOperand<T> dz(d.gate_rows(), d.batch);  // dz_t, the B operand of step t - 1
+  std::optional<InputGradient<T>> grad_x;
+  if (!in.ids && grad_input) grad_x.emplace(d, w_ih, grad_input, threads);
+  run_steps(w, d, true, [&](int64_t t, int64_t u0, int64_t units, Share share) {
+    T* dh_t = dh + t * d.state_block() + u0 * d.batch;
+    if (t + 1 < d.steps) {
+      w.multiply(u0, units, dz.at(t + 1), d.batch, d.batch, T(1), dh_t, d.batch, 0);
+      if (grad_x) grad_x->step(t + 1, dz.at(t + 1), share);
+    }
+    LstmStep<T> step{};
+    step.units = units;
+    step.batch = d.batch;
+    step.gates = s.gates + t * d.gate_block() + u0 * d.batch;
+    step.gates_ld = d.batch;
+    step.gate_stride = d.state_block();
+    step.c_prev = s.cells + t * d.state_block() + u0 * d.batch;
+    step.c = s.cells + (t + 1) * d.state_block() + u0 * d.batch;
+    step.state_ld = d.batch;
+    step.dh = dh_t;
+    step.dh_ld = d.batch;
+    step.dc = dc + u0 * d.batch;
+    step.dc_ld = d.batch;
+    step.dz = dz.at(t) + u0 * d.batch;
+    kernels.lstm_backward(step);
+    store_step_gradient(d, dz_all, t, u0, units, dz.at(t));
+  });
+  if (grad_x) grad_x->step(0, dz.at(0), Share{0, 1});
+  finish_backward(d, dz_all, in, w_ih, s.hidden_rows, w, dz.at(0), grad_x ? nullptr : grad_input,
+                  grad_w_ih, grad_w_hh, grad_b, grad_h0, threads);
+  if (grad_c0) transpose(grad_c0, d.hidden, dc, d.batch, d.hidden, d.batch);
 }
 
 }  // namespace
@@ -407,37 +678,30 @@ void lstm_forward(const RnnShape& shape, const T* x, const T* w_ih, const T* w_h
     return;
   }
   require(x && w_ih && w_hh && y, who, "x, w_ih, w_hh or y");
-  const int threads = get_num_threads();
-  if (!saved) saved = runtime::workspace_of<T>(runtime::Slot::col_grad, saved_size(d));
-  const Saved<T> s(saved, d);
-  transpose(s.hidden, d.state_ld, h0, d.hidden, d.batch, d.hidden);
-  transpose(s.cells, d.state_ld, c0, d.hidden, d.batch, d.hidden);
-  project_inputs(d, x, w_ih, b_ih, b_hh, s.gates, d.ld, threads);
+  LayerInput<T> in;
+  in.x = x;
+  lstm_forward_impl(d, in, w_ih, w_hh, b_ih, b_hh, h0, c0, y, h_n, c_n, saved);
+}
 
-  const RecurrentWeight<T> w(w_hh, d, false, threads);
-  const StepKernels<T> kernels;
-  const int64_t gate_stride = d.hidden * d.ld;
-  NextOperand<T> next(d.hidden, d.batch);  // h_t, dense
-  next.fill(0, 0, d.hidden, s.hidden, d.state_ld);
-  run_steps(w, d, false, [&](int64_t t, int64_t u0, int64_t units) {
-    T* z = s.gates + u0 * d.ld + t * d.batch;
-    const int64_t st = u0 * d.state_ld + t * d.batch;
-    w.multiply(u0, units, next.get(t), d.batch, d.batch, T(1), z, d.ld, gate_stride);
-    LstmStep<T> step{};
-    step.units = units;
-    step.batch = d.batch;
-    step.gates = z;
-    step.gates_ld = d.ld;
-    step.gate_stride = gate_stride;
-    step.c_prev = s.cells + st;
-    step.c = s.cells + st + d.batch;
-    step.h = s.hidden + st + d.batch;
-    step.state_ld = d.state_ld;
-    kernels.lstm_forward(step);
-    next.fill(t + 1, u0, units, step.h, d.state_ld);
-  });
-  write_outputs(d, s.hidden, y, h_n);
-  if (c_n) transpose(c_n, d.hidden, s.cells + d.steps * d.batch, d.state_ld, d.hidden, d.batch);
+template <typename T>
+void lstm_forward_embedded(const RnnShape& shape, const int64_t* ids, const T* table,
+                           int64_t vocab, const T* w_ih, const T* w_hh, const T* b_ih,
+                           const T* b_hh, const T* h0, const T* c0, T* y, T* h_n, T* c_n,
+                           T* saved) {
+  const char* who = "lstm_forward_embedded";
+  const Dims d = dims_of(shape, 4, who);
+  require(ids || d.batch == 0, who, "ids");
+  check_ids(ids, d.cols, vocab, who);
+  if (d.batch == 0) {
+    if (saved) std::fill(saved, saved + saved_size(d), T(0));
+    return;
+  }
+  require(table && w_ih && w_hh && y, who, "table, w_ih, w_hh or y");
+  LayerInput<T> in;
+  in.ids = ids;
+  in.table = table;
+  in.vocab = vocab;
+  lstm_forward_impl(d, in, w_ih, w_hh, b_ih, b_hh, h0, c0, y, h_n, c_n, saved);
 }
 
 template <typename T>
@@ -448,43 +712,32 @@ void lstm_backward(const RnnShape& shape, const T* grad_y, const T* grad_hn, con
   const Dims d = dims_of(shape, 4, who);
   if (d.batch == 0) return zero_weight_gradients(d, grad_w_ih, grad_w_hh, grad_b);
   require(grad_y && x && w_ih && w_hh && saved, who, "grad_y, x, w_ih, w_hh or saved");
-  const int threads = get_num_threads();
-  const Saved<T> s(const_cast<T*>(saved), d);  // read only
-  T* dh = hidden_gradients(d, grad_y, grad_hn);
-  T* dz = runtime::workspace_of<T>(runtime::Slot::col_grad, size_t(d.gate_rows() * d.ld));
-  T* dc = runtime::workspace_of<T>(runtime::Slot::shared, size_t(d.hidden * d.batch));
-  transpose(dc, d.batch, grad_cn, d.hidden, d.batch, d.hidden);
+  LayerInput<T> in;
+  in.x = x;
+  lstm_backward_impl(d, grad_y, grad_hn, grad_cn, in, w_ih, w_hh, saved, grad_x, grad_w_ih,
+                     grad_w_hh, grad_b, grad_h0, grad_c0);
+}
 
-  const RecurrentWeight<T> w(w_hh, d, true, threads);
-  const StepKernels<T> kernels;
-  const int64_t gate_stride = d.hidden * d.ld;
-  NextOperand<T> next(d.gate_rows(), d.batch);  // dz_t, dense
-  run_steps(w, d, true, [&](int64_t t, int64_t u0, int64_t units) {
-    T* dh_t = dh + u0 * d.ld + t * d.batch;
-    const int64_t st = u0 * d.state_ld + t * d.batch;
-    if (t + 1 < d.steps)
-      w.multiply(u0, units, next.get(t + 1), d.batch, d.batch, T(1), dh_t, d.ld, 0);
-    LstmStep<T> step{};
-    step.units = units;
-    step.batch = d.batch;
-    step.gates = s.gates + u0 * d.ld + t * d.batch;
-    step.gates_ld = d.ld;
-    step.gate_stride = gate_stride;
-    step.c_prev = s.cells + st;
-    step.c = s.cells + st + d.batch;
-    step.state_ld = d.state_ld;
-    step.dh = dh_t;
-    step.dh_ld = d.ld;
-    step.dc = dc + u0 * d.batch;
-    step.dc_ld = d.batch;
-    step.dz = dz + u0 * d.ld + t * d.batch;
-    kernels.lstm_backward(step);
-    for (int64_t q = 0; q < 4; ++q)
-      next.fill(t, q * d.hidden + u0, units, step.dz + q * gate_stride, d.ld);
-  });
-  finish_backward(d, dz, x, w_ih, s.hidden, w, next.get(0), grad_x, grad_w_ih, grad_w_hh,
-                  grad_b, grad_h0, threads);
-  if (grad_c0) transpose(grad_c0, d.hidden, dc, d.batch, d.hidden, d.batch);
+template <typename T>
+void lstm_backward_embedded(const RnnShape& shape, const T* grad_y, const T* grad_hn,
+                            const T* grad_cn, const int64_t* ids, const T* table, int64_t vocab,
+                            const T* w_ih, const T* w_hh, const T* saved, T* grad_table,
+                            T* grad_w_ih, T* grad_w_hh, T* grad_b, T* grad_h0, T* grad_c0) {
+  const char* who = "lstm_backward_embedded";
+  const Dims d = dims_of(shape, 4, who);
+  require(ids || d.batch == 0, who, "ids");
+  check_ids(ids, d.cols, vocab, who);
+  if (d.batch == 0) {
+    if (grad_table) std::fill(grad_table, grad_table + vocab * d.input, T(0));
+    return zero_weight_gradients(d, grad_w_ih, grad_w_hh, grad_b);
+  }
+  require(grad_y && table && w_ih && w_hh && saved, who, "grad_y, table, w_ih, w_hh or saved");
+  LayerInput<T> in;
+  in.ids = ids;
+  in.table = table;
+  in.vocab = vocab;
+  lstm_backward_impl(d, grad_y, grad_hn, grad_cn, in, w_ih, w_hh, saved, grad_table, grad_w_ih,
+                     grad_w_hh, grad_b, grad_h0, grad_c0);
 }
 
 template <typename T>
@@ -501,27 +754,29 @@ void rnn_forward(const RnnShape& shape, RnnNonlinearity act, const T* x, const T
   const int threads = get_num_threads();
   if (!saved) saved = runtime::workspace_of<T>(runtime::Slot::col_grad, saved_size(d));
   const Saved<T> s(saved, d);
-  // Steps 1..T's pre-activations go straight into their hidden-state blocks, activated in place.
-  transpose(s.hidden, d.state_ld, h0, d.hidden, d.batch, d.hidden);
-  project_inputs(d, x, w_ih, b_ih, b_hh, s.hidden + d.batch, d.state_ld, threads);
-
-  const RecurrentWeight<T> w(w_hh, d, false, threads);
   const StepKernels<T> kernels;
-  NextOperand<T> next(d.hidden, d.batch);  // h_t, dense
-  next.fill(0, 0, d.hidden, s.hidden, d.state_ld);
-  run_steps(w, d, false, [&](int64_t t, int64_t u0, int64_t units) {
-    T* h = s.hidden + u0 * d.state_ld + (t + 1) * d.batch;
-    w.multiply(u0, units, next.get(t), d.batch, d.batch, T(1), h, d.state_ld, 0);
+  LayerInput<T> in;
+  in.x = x;
+  const InputProjection<T> projection(d, in, w_ih, b_ih, b_hh, threads);
+  transpose(s.hidden, d.batch, h0, d.hidden, d.batch, d.hidden);
+  store_batch_major(d, s.hidden_rows, 0, 0, d.hidden, s.hidden);
+
+  const StepWeight<T> w = recurrent_weight(w_hh, d, false, threads);
+  run_steps(w, d, false, [&](int64_t t, int64_t u0, int64_t units, Share) {
+    // Step t's pre-activations fill its hidden-state block, activated in place.
+    T* h = s.hidden + (t + 1) * d.state_block() + u0 * d.batch;
+    projection.fill(t, u0, units, h, kernels);
+    w.multiply(u0, units, s.hidden + t * d.state_block(), d.batch, d.batch, T(1), h, d.batch, 0);
     RnnStep<T> step{};
     step.units = units;
     step.batch = d.batch;
     step.relu = act == RnnNonlinearity::relu;
     step.h = h;
-    step.h_ld = d.state_ld;
+    step.h_ld = d.batch;
     kernels.rnn_forward(step);
-    next.fill(t + 1, u0, units, h, d.state_ld);
+    store_batch_major(d, s.hidden_rows, t + 1, u0, units, h);
   });
-  write_outputs(d, s.hidden, y, h_n);
+  write_outputs(d, s.hidden_rows, y, h_n);
 }
 
 template <typename T>
@@ -534,30 +789,38 @@ void rnn_backward(const RnnShape& shape, RnnNonlinearity act, const T* grad_y, c
   require(grad_y && x && w_ih && w_hh && saved, who, "grad_y, x, w_ih, w_hh or saved");
   const int threads = get_num_threads();
   const Saved<T> s(const_cast<T*>(saved), d);  // read only
-  // dz_t replaces dh_t in place once step t is done with it.
+  // dz_t replaces dh_t in place once step t is done with it: the B operand of step t - 1.
   T* dz = hidden_gradients(d, grad_y, grad_hn);
+  T* dz_all = runtime::workspace_of<T>(runtime::Slot::col_grad, size_t(d.gate_rows() * d.ld));
 
-  const RecurrentWeight<T> w(w_hh, d, true, threads);
+  const StepWeight<T> w = recurrent_weight(w_hh, d, true, threads);
   const StepKernels<T> kernels;
-  NextOperand<T> next(d.hidden, d.batch);  // dz_t, dense
-  run_steps(w, d, true, [&](int64_t t, int64_t u0, int64_t units) {
-    T* dz_t = dz + u0 * d.ld + t * d.batch;
-    if (t + 1 < d.steps)
-      w.multiply(u0, units, next.get(t + 1), d.batch, d.batch, T(1), dz_t, d.ld, 0);
+  std::optional<InputGradient<T>> input_gradient;
+  if (grad_x) input_gradient.emplace(d, w_ih, grad_x, threads);
+  run_steps(w, d, true, [&](int64_t t, int64_t u0, int64_t units, Share share) {
+    T* dz_t = dz + t * d.state_block() + u0 * d.batch;
+    if (t + 1 < d.steps) {
+      const T* dz_next = dz + (t + 1) * d.state_block();
+      w.multiply(u0, units, dz_next, d.batch, d.batch, T(1), dz_t, d.batch, 0);
+      if (input_gradient) input_gradient->step(t + 1, dz_next, share);
+    }
     RnnStep<T> step{};
     step.units = units;
     step.batch = d.batch;
     step.relu = act == RnnNonlinearity::relu;
-    step.h = s.hidden + u0 * d.state_ld + (t + 1) * d.batch;
-    step.h_ld = d.state_ld;
+    step.h = s.hidden + (t + 1) * d.state_block() + u0 * d.batch;
+    step.h_ld = d.batch;
     step.dh = dz_t;
-    step.dh_ld = d.ld;
+    step.dh_ld = d.batch;
     step.dz = dz_t;
-    step.dz_ld = d.ld;
+    step.dz_ld = d.batch;
     kernels.rnn_backward(step);
-    next.fill(t, u0, units, dz_t, d.ld);
+    store_step_gradient(d, dz_all, t, u0, units, dz + t * d.state_block());
   });
-  finish_backward(d, dz, x, w_ih, s.hidden, w, next.get(0), grad_x, grad_w_ih, grad_w_hh,
+  if (input_gradient) input_gradient->step(0, dz, Share{0, 1});
+  LayerInput<T> in;
+  in.x = x;
+  finish_backward(d, dz_all, in, w_ih, s.hidden_rows, w, dz, static_cast<T*>(nullptr), grad_w_ih, grad_w_hh,
                   grad_b, grad_h0, threads);
 }
 
@@ -602,6 +865,12 @@ void embedding_backward(T* grad_weight, const T* grad_y, const int64_t* indices,
                                 const T*, const T*, T*, T*, T*, T*);                               \
   template void lstm_backward<T>(const RnnShape&, const T*, const T*, const T*, const T*,         \
                                  const T*, const T*, const T*, T*, T*, T*, T*, T*, T*);            \
+  template void lstm_forward_embedded<T>(const RnnShape&, const int64_t*, const T*, int64_t,      \
+                                         const T*, const T*, const T*, const T*, const T*,        \
+                                         const T*, T*, T*, T*, T*);                                \
+  template void lstm_backward_embedded<T>(const RnnShape&, const T*, const T*, const T*,          \
+                                          const int64_t*, const T*, int64_t, const T*, const T*,  \
+                                          const T*, T*, T*, T*, T*, T*, T*);                       \
   template void rnn_forward<T>(const RnnShape&, RnnNonlinearity, const T*, const T*, const T*,    \
                                const T*, const T*, const T*, T*, T*, T*);                          \
   template void rnn_backward<T>(const RnnShape&, RnnNonlinearity, const T*, const T*, const T*,   \

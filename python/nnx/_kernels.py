@@ -282,6 +282,32 @@ def lstm_backward(grad_y, grad_hn, grad_cn, x, w_ih, w_hh, saved, needs=(True, T
                                _c(w_ih, dt), _c(w_hh, dt), _c(saved[0], dt), *map(bool, needs))
 
 
+def lstm_forward_embedded(ids, table, w_ih, w_hh, b_ih, b_hh, h0, c0):
+    """``lstm_forward`` of the input x = table[ids] (ids int64 (T, B) in [0, V), table (V, I)),
+    without forming x: the input projection W_ih x + b is computed for the V table rows and each
+    step gathers its columns. Returns ``(y, h_n, c_n, saved)`` like ``lstm_forward``."""
+    table = _c(table)
+    dt = table.dtype
+    y, h_n, c_n, saved = _core.lstm_forward_embedded(
+        _c(ids, np.int64), table, _c(w_ih, dt), _c(w_hh, dt), _optional(b_ih, dt),
+        _optional(b_hh, dt), _optional(h0, dt), _optional(c0, dt))
+    return y, h_n, c_n, (saved,)
+
+
+def lstm_backward_embedded(grad_y, grad_hn, grad_cn, ids, table, w_ih, w_hh, saved,
+                           needs=(True, True, True)):
+    """Backpropagation through time of ``lstm_forward_embedded``: ``(grad_table, grad_w_ih,
+    grad_w_hh, grad_b, grad_h0, grad_c0)``, where grad_table (V, I) is the gradient of the
+    table through x = table[ids] (the column gradients of the projection, summed by id, times
+    W_ih); ``needs`` = (table, weights, states) as for ``lstm_backward``."""
+    table = _c(table)
+    dt = table.dtype
+    return _core.lstm_backward_embedded(_c(grad_y, dt), _optional(grad_hn, dt),
+                                        _optional(grad_cn, dt), _c(ids, np.int64), table,
+                                        _c(w_ih, dt), _c(w_hh, dt), _c(saved[0], dt),
+                                        *map(bool, needs))
+
+
 def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity="tanh"):
     """One Elman RNN layer over a whole sequence: ``(y, h_n, saved)``.
 

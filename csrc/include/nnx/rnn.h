@@ -46,6 +46,23 @@ void lstm_backward(const RnnShape& shape, const T* grad_y, const T* grad_hn, con
                    const T* x, const T* w_ih, const T* w_hh, const T* saved, T* grad_x,
                    T* grad_w_ih, T* grad_w_hh, T* grad_b, T* grad_h0, T* grad_c0);
 
+// The same layer when its input is an embedding lookup, x[t][b] = table[ids[t][b]] with table
+// (V, I) and ids (T, B) in [0, V): the input projection W_ih x + b is then computed once per table
+// row instead of once per position (a (4H, V) matrix whose columns every step gathers), and the
+// backward turns the gradient of those columns into the table's gradient (V, I) directly, with
+// no (T, B, I) input or input gradient in between. Results equal embedding + lstm_forward /
+// lstm_backward up to the order of floating-point sums.
+template <typename T>
+void lstm_forward_embedded(const RnnShape& shape, const int64_t* ids, const T* table,
+                           int64_t vocab, const T* w_ih, const T* w_hh, const T* b_ih,
+                           const T* b_hh, const T* h0, const T* c0, T* y, T* h_n, T* c_n,
+                           T* saved);
+template <typename T>
+void lstm_backward_embedded(const RnnShape& shape, const T* grad_y, const T* grad_hn,
+                            const T* grad_cn, const int64_t* ids, const T* table, int64_t vocab,
+                            const T* w_ih, const T* w_hh, const T* saved, T* grad_table,
+                            T* grad_w_ih, T* grad_w_hh, T* grad_b, T* grad_h0, T* grad_c0);
+
 // One Elman RNN layer: h_t = act(x_t w_ih^T + b_ih + h_{t-1} w_hh^T + b_hh), act tanh or relu.
 template <typename T>
 void rnn_forward(const RnnShape& shape, RnnNonlinearity act, const T* x, const T* w_ih,

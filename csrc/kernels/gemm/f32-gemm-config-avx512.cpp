@@ -11,37 +11,13 @@
 
 #include "gemm/gemm.h"
 #include "gemm/pack.h"
+#include "simd/vec-avx512.h"
 
 namespace nnx::kernels::avx512 {
 
 void f32_gemm_ukernel_14x32__avx512(const SgemmTile& t);
 
 namespace {
-
-// Transposes the 16 x 16 block in r (row i in r[i]) in place: three shuffle stages, 64 shuffles.
-inline void transpose_16x16(__m512 r[16]) {
-  __m512 t[16], u[16];
-  for (int i = 0; i < 16; i += 2) {  // pairs of rows interleaved: per 128-bit lane [a0 b0 a1 b1]
-    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) {  // u[4g + j], lane L: rows 4g..4g+3 at column 4L + j
-    u[i + 0] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-    u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
-    u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-    u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-  }
-  for (int j = 0; j < 4; ++j) {  // gather lane L of the four row groups: column 4L + j
-    const __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
-    const __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
-    const __m512 v2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
-    const __m512 v3 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
-    r[j] = _mm512_shuffle_f32x4(v0, v2, 0x88);
-    r[8 + j] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
-    r[4 + j] = _mm512_shuffle_f32x4(v1, v3, 0x88);
-    r[12 + j] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
-  }
-}
 
 // Panels of MR rows when the rows are contiguous (cs == 1: op(A) = A, or op(B) = B^T). The
 // generic loop moves one float at a time with a stride-MR scatter; here 16 columns of up to 16
@@ -66,7 +42,7 @@ void pack_rows_transposed(float* dst, const float* x, int64_t rs, int64_t cs, in
         __m512 r[16];
         for (int i = 0; i < 16; ++i)
           r[i] = i < rows ? _mm512_maskz_loadu_ps(in, src + i * rs + p) : _mm512_setzero_ps();
-        transpose_16x16(r);
+        VecF32::transpose(r);
         for (int j = 0; j < cols; ++j) _mm512_mask_storeu_ps(dst + (p + j) * MR + g, out, r[j]);
       }
     }

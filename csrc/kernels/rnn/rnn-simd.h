@@ -94,10 +94,31 @@ void rnn_step_backward(const RnnStep<float>& s) {
   }
 }
 
+// Blocks of kWidth positions x kWidth units: each position's run of units is one (masked) vector
+// load from its table row, and a register transpose turns the block feature-major (a hardware
+// gather per element cost three times as much).
+template <class V>
+void gather_transposed(float* out, int64_t ld_out, const float* table, int64_t ld_table,
+                       const int32_t* ids, int64_t rows, int64_t n) {
+  constexpr int W = V::kWidth;
+  for (int64_t r0 = 0; r0 < rows; r0 += W) {
+    const int nr = int(std::min<int64_t>(W, rows - r0));
+    for (int64_t b0 = 0; b0 < n; b0 += W) {
+      const int nb = int(std::min<int64_t>(W, n - b0));
+      typename V::R v[W];
+      for (int i = 0; i < W; ++i)
+        v[i] = i < nb ? load<V>(table + ids[b0 + i] * ld_table + r0, nr) : V::zero();
+      V::transpose(v);
+      for (int j = 0; j < nr; ++j) store<V>(out + (r0 + j) * ld_out + b0, v[j], nb);
+    }
+  }
+}
+
 template <class V>
 const RnnKernels& rnn_table() {
   static const RnnKernels table = {&lstm_step_forward<V>, &lstm_step_backward<V>,
-                                   &rnn_step_forward<V>, &rnn_step_backward<V>};
+                                   &rnn_step_forward<V>, &rnn_step_backward<V>,
+                                   &gather_transposed<V>};
   return table;
 }
 

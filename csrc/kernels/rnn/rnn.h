@@ -55,6 +55,11 @@ struct RnnKernels {
   void (*lstm_step_backward)(const LstmStep<float>& s);
   void (*rnn_step_forward)(const RnnStep<float>& s);
   void (*rnn_step_backward)(const RnnStep<float>& s);
+  // out[r][b] = table[ids[b]][r] for r < rows, b < n: the rows of an embedding's input
+  // projection (V, G H) that one step's positions select, transposed into the step's
+  // feature-major block. out and table have row strides ld_out, ld_table.
+  void (*gather_transposed)(float* out, int64_t ld_out, const float* table, int64_t ld_table,
+                            const int32_t* ids, int64_t rows, int64_t n);
 };
 
 namespace avx2 { const RnnKernels& rnn_kernels(); }
@@ -69,6 +74,9 @@ template <typename T>
 void rnn_step_forward(const RnnStep<T>& s);
 template <typename T>
 void rnn_step_backward(const RnnStep<T>& s);
+template <typename T>
+void gather_transposed(T* out, int64_t ld_out, const T* table, int64_t ld_table,
+                       const int32_t* ids, int64_t rows, int64_t n);
 
 // y (n, dim) = weight rows at indices (already checked to lie in range), rows in parallel.
 template <typename T>

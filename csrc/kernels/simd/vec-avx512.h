@@ -40,6 +40,31 @@ struct VecF32 {
                              _mm512_cvttps_epi64(_mm512_extractf32x8_ps(v, 1)));
   }
   static R iota() { return _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
+  // Transposes the 16 x 16 block in r (row i in r[i]) in place: three shuffle stages, 64
+  // shuffles.
+  static void transpose(R r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {  // pairs of rows interleaved: per 128-bit lane [a0 b0 a1 b1]
+      t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+      t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {  // u[4g + j], lane L: rows 4g..4g+3 at column 4L + j
+      u[i + 0] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+      u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+      u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+      u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int j = 0; j < 4; ++j) {  // gather lane L of the four row groups: column 4L + j
+      const __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
+      const __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
+      const __m512 v2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+      const __m512 v3 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
+      r[j] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+      r[8 + j] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+      r[4 + j] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+      r[12 + j] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+    }
+  }
   static R zero() { return _mm512_setzero_ps(); }
   static R set1(float x) { return _mm512_set1_ps(x); }
   static R add(R a, R b) { return _mm512_add_ps(a, b); }

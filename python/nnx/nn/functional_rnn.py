@@ -12,6 +12,9 @@ node whose forward and backward are the kernel-seam functions ``nnx._kernels.lst
 
 from __future__ import annotations
 
+import weakref
+from collections import namedtuple
+
 import numpy as np
 
 from nnx import _kernels as K
@@ -20,7 +23,7 @@ from nnx.autograd import Function
 from nnx.nn.functional import _float_input
 from nnx.tensor import Tensor
 
-__all__ = ["embedding", "lstm_layer", "rnn_layer"]
+__all__ = ["embedding", "lstm_layer", "lstm_layer_embedded", "rnn_layer"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -68,6 +71,31 @@ class RNNLayer(Function):
                 gb.copy() if n[4] else None, gh0 if n[5] else None, None)
 
 
+class EmbeddedLSTMLayer(Function):
+    """(y, h_n, c_n) of one LSTM layer over x = table[ids]; see
+    ``nnx._kernels.lstm_forward_embedded``. The table is the differentiable input."""
+
+    @staticmethod
+    def forward(ctx, table, w_ih, w_hh, b_ih, b_hh, h0, c0, ids, padding_idx):
+        y, h_n, c_n, saved = K.lstm_forward_embedded(ids, table, w_ih, w_hh, b_ih, b_hh, h0, c0)
+        ctx.save_for_backward(table, w_ih, w_hh, *saved)
+        ctx.ids, ctx.padding_idx = ids, padding_idx
+        return y, h_n, c_n
+
+    @staticmethod
+    def backward(ctx, grad_y, grad_hn, grad_cn):
+        table, w_ih, w_hh, *saved = ctx.saved_tensors
+        n = ctx.needs_input_grad
+        needs = (n[0], any(n[1:5]), n[5] or n[6])
+        gt, gw_ih, gw_hh, gb, gh0, gc0 = K.lstm_backward_embedded(
+            grad_y, grad_hn, grad_cn, ctx.ids, table, w_ih, w_hh, tuple(saved), needs)
+        if gt is not None and ctx.padding_idx is not None:
+            gt[ctx.padding_idx] = 0  # the padding row never receives a gradient
+        return (gt, gw_ih if n[1] else None, gw_hh if n[2] else None, gb if n[3] else None,
+                gb.copy() if n[4] else None, gh0 if n[5] else None, gc0 if n[6] else None,
+                None, None)
+
+
 def _shape_str(shape) -> str:
     return "(" + ", ".join(map(str, shape)) + ")"
 
@@ -76,13 +104,20 @@ def _layer_args(who: str, x, w_ih, w_hh, b_ih, b_hh, states: dict, gates: int):
     """Checked (x, w_ih, w_hh, b_ih, b_hh, *states) of one recurrent layer; a missing state
     becomes zeros (a plain array, so that it gets no gradient)."""
     x = _float_input(x, who)
+    return (x, *_weights_and_states(who, x.shape, x.dtype, w_ih, w_hh, b_ih, b_hh, states,
+                                    gates))
+
+
+def _weights_and_states(who: str, x_shape, dtype, w_ih, w_hh, b_ih, b_hh, states: dict,
+                        gates: int):
+    """Checked (w_ih, w_hh, b_ih, b_hh, *states) for an input of shape x_shape and dtype."""
     w_ih = _float_input(w_ih, who, "w_ih")
     w_hh = _float_input(w_hh, who, "w_hh")
-    if x.ndim != 3:
+    if len(x_shape) != 3:
         raise ValueError(f"{who}: input must be 3-D (seq_len, batch, input_size), got shape "
-                         f"{_shape_str(x.shape)}")
-    if x.shape[0] == 0:
-        raise ValueError(f"{who}: input has no time steps (shape {_shape_str(x.shape)}); the "
+                         f"{_shape_str(x_shape)}")
+    if x_shape[0] == 0:
+        raise ValueError(f"{who}: input has no time steps (shape {_shape_str(x_shape)}); the "
                          "sequence length must be at least 1")
     if w_hh.ndim != 2 or w_hh.shape[0] != gates * w_hh.shape[1] or w_hh.shape[1] == 0:
         raise ValueError(f"{who}: w_hh must have shape ({gates} * hidden_size, hidden_size) with "
@@ -91,10 +126,10 @@ def _layer_args(who: str, x, w_ih, w_hh, b_ih, b_hh, states: dict, gates: int):
     if w_ih.ndim != 2 or w_ih.shape[0] != gates * hid:
         raise ValueError(f"{who}: w_ih must have shape ({gates * hid}, input_size) to match "
                          f"w_hh {_shape_str(w_hh.shape)}, got {_shape_str(w_ih.shape)}")
-    if x.shape[2] != w_ih.shape[1]:
-        raise ValueError(f"{who}: input has {x.shape[2]} features in its last dimension but "
+    if x_shape[2] != w_ih.shape[1]:
+        raise ValueError(f"{who}: input has {x_shape[2]} features in its last dimension but "
                          f"w_ih expects input_size {w_ih.shape[1]} (input shape "
-                         f"{_shape_str(x.shape)})")
+                         f"{_shape_str(x_shape)})")
     biases = []
     for name, b in (("b_ih", b_ih), ("b_hh", b_hh)):
         if b is not None:
@@ -104,10 +139,10 @@ def _layer_args(who: str, x, w_ih, w_hh, b_ih, b_hh, states: dict, gates: int):
                                  f"{_shape_str(b.shape)}")
         biases.append(b)
     out_states = []
-    expected = (x.shape[1], hid)
+    expected = (x_shape[1], hid)
     for name, s in states.items():
         if s is None:
-            s = _memory.zeros(expected, x.dtype)
+            s = _memory.zeros(expected, dtype)
         else:
             s = _float_input(s, who, name)
             if s.shape != expected:
@@ -116,10 +151,10 @@ def _layer_args(who: str, x, w_ih, w_hh, b_ih, b_hh, states: dict, gates: int):
         out_states.append(s)
     for name, t in (("w_ih", w_ih), ("w_hh", w_hh), ("b_ih", biases[0]), ("b_hh", biases[1]),
                     *zip(states, out_states)):
-        if t is not None and t.dtype != x.dtype:
-            raise TypeError(f"{who}: input is {x.dtype} but {name} is {t.dtype}; convert one "
+        if t is not None and t.dtype != dtype:
+            raise TypeError(f"{who}: input is {dtype} but {name} is {t.dtype}; convert one "
                             "(e.g. with .float() or .double())")
-    return (x, w_ih, w_hh, *biases, *out_states)
+    return (w_ih, w_hh, *biases, *out_states)
 
 
 def lstm_layer(input, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None):  # noqa: A002
@@ -128,6 +163,25 @@ def lstm_layer(input, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None):  # no
     h_n (B, H), c_n (B, H)). An nnx addition: the building block of ``nnx.nn.LSTM``."""
     args = _layer_args("lstm_layer", input, w_ih, w_hh, b_ih, b_hh, {"h0": h0, "c0": c0}, 4)
     return LSTMLayer.apply(*args)
+
+
+def lstm_layer_embedded(ids, table, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None,
+                        padding_idx=None):
+    """``lstm_layer`` of the input ``embedding(ids, table)`` (ids int64 (T, B), table (V, I)) in
+    one node: the input projection is computed for the V table rows instead of the T * B
+    positions, and the backward gives the table's gradient directly (row ``padding_idx`` stays
+    zero), with no (T, B, I) input in between. Same results as the two calls up to the order of
+    floating-point sums. ``nnx.nn.LSTM`` uses it by itself when its input comes straight from
+    ``embedding``."""
+    who = "lstm_layer_embedded"
+    table = _float_input(table, who, "table")
+    idx = _indices(ids, table.shape[0], who)
+    if idx.ndim != 2:
+        raise ValueError(f"{who}: ids must be 2-D (seq_len, batch), got shape "
+                         f"{_shape_str(idx.shape)}")
+    args = _weights_and_states(who, idx.shape + (table.shape[1],), table.dtype, w_ih, w_hh,
+                               b_ih, b_hh, {"h0": h0, "c0": c0}, 4)
+    return EmbeddedLSTMLayer.apply(table, *args, idx, padding_idx)
 
 
 def rnn_layer(input, w_ih, w_hh, b_ih=None, b_hh=None, h0=None,  # noqa: A002
@@ -216,4 +270,30 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float =
         raise ValueError(f"{who}: weight must be 2-D (num_embeddings, embedding_dim), got shape "
                          f"{_shape_str(w.shape)}")
     idx = _indices(input, w.shape[0], who)
-    return EmbeddingLookup.apply(w, idx, _padding_index(padding_idx, w.shape[0], who))
+    pad = _padding_index(padding_idx, w.shape[0], who)
+    out = EmbeddingLookup.apply(w, idx, pad)
+    if isinstance(weight, Tensor):
+        _lookups[id(out)] = _Lookup(weakref.ref(out, _forget(id(out))), weight, idx, pad,
+                                    out._version, weight._version)
+    return out
+
+
+# Outputs of ``embedding`` that are still exactly table[ids] (checked by version counters), so
+# that a layer consuming one can work from (table, ids) instead: ``nn.LSTM`` then runs its first
+# layer as ``lstm_layer_embedded``. Keyed by id(output); an entry leaves when its output dies.
+_Lookup = namedtuple("_Lookup", "output weight ids padding_idx version weight_version")
+_lookups: dict = {}
+
+
+def _forget(key: int):
+    return lambda _ref: _lookups.pop(key, None)
+
+
+def embedding_source(x):
+    """(weight, ids, padding_idx) if the Tensor ``x`` is an unmodified output of ``embedding``
+    whose weight is unmodified too; else None."""
+    entry = _lookups.get(id(x))
+    if entry is None or entry.output() is not x or x._version != entry.version \
+            or entry.weight._version != entry.weight_version:
+        return None
+    return entry.weight, entry.ids, entry.padding_idx

@@ -24,7 +24,13 @@ from nnx._shape_ops import cat, stack
 from nnx.nn import functional as F
 from nnx.nn import init
 from nnx.nn.functional import _float_input
-from nnx.nn.functional_rnn import _shape_str, lstm_layer, rnn_layer
+from nnx.nn.functional_rnn import (
+    _shape_str,
+    embedding_source,
+    lstm_layer,
+    lstm_layer_embedded,
+    rnn_layer,
+)
 from nnx.nn.modules.module import Module
 from nnx.nn.parameter import Parameter
 
@@ -185,7 +191,16 @@ class _RNNBase(Module):
                 k = layer * self._directions + direction
                 initial = [None if s is None else s[k] for s in states]
                 seq = layer_input if direction == 0 else layer_input[::-1]
-                y, *last = self._run_layer(seq, self._layer_weights(layer, direction), initial)
+                weights = self._layer_weights(layer, direction)
+                source = embedding_source(layer_input) if layer == 0 and self._gates == 4 \
+                    else None
+                if source is not None:  # input = embedding(ids): one fused node
+                    table, ids, pad = source
+                    ids = ids if direction == 0 else np.ascontiguousarray(ids[::-1])
+                    y, *last = lstm_layer_embedded(ids, table, *weights, *initial,
+                                                   padding_idx=pad)
+                else:
+                    y, *last = self._run_layer(seq, weights, initial)
                 outputs.append(y if direction == 0 else y[::-1])
                 for f, s in zip(finals, last):
                     f.append(s)
