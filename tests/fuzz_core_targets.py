@@ -260,6 +260,37 @@ def lstm_backward(d):
                                             "need_states": d.bool()}
 
 
+def _embedded(d):
+    layer, biases, states = _recurrent(d, 4)
+    x, w_ih, w_hh = layer
+    v = d.size() or 1
+    ids = d.rng.integers(-1 if d.pick((0, 0, 0, 1)) else 0, v + d.pick((0, 0, 0, 1)),
+                         size=x.shape[:2], dtype=np.int64)
+    return [ids, d.array((v, x.shape[2]), x.dtype), w_ih, w_hh], biases, states
+
+
+def lstm_forward_embedded(d):
+    layer, biases, states = _embedded(d)
+    return layer + biases + states, {}
+
+
+def lstm_backward_embedded(d):
+    layer, biases, states = _embedded(d)
+    ids, table, w_ih, w_hh = layer
+    try:
+        saved = _core.lstm_forward_embedded(*layer, *biases, *states)[3] if d.bool() else None
+    except IndexError:  # an id out of range: the backward gets a junk buffer instead
+        saved = None
+    if saved is None:
+        saved = d.array((d.size(hi=200),), table.dtype)
+    t, b, h = ids.shape[0], ids.shape[1], w_hh.shape[1]
+    grads = [d.array((t, b, h), table.dtype)] + [d.pick((None, d.array((b, h), table.dtype)))
+                                                  for _ in range(2)]
+    return grads + [ids, table, w_ih, w_hh, saved], {"need_table": d.bool(),
+                                                     "need_weights": d.bool(),
+                                                     "need_states": d.bool()}
+
+
 def rnn_forward(d):
     layer, biases, states = _recurrent(d, 1)
     return layer + biases + states + [d.pick(("tanh", "relu", "sigmoid"))], {}
@@ -364,6 +395,8 @@ TARGETS = [
     _t("knn_search", "core-knn", knn_search),
     _t("lstm_forward", "core-rnn", lstm_forward),
     _t("lstm_backward", "core-rnn", lstm_backward),
+    _t("lstm_forward_embedded", "core-rnn", lstm_forward_embedded),
+    _t("lstm_backward_embedded", "core-rnn", lstm_backward_embedded),
     _t("rnn_forward", "core-rnn", rnn_forward),
     _t("rnn_backward", "core-rnn", rnn_backward),
     _t("embedding_forward", "core-rnn", embedding_forward),

@@ -522,3 +522,105 @@ def test_bad_constructor_and_functional_arguments():
         lstm_layer(x, nnx.tensor(rand(8, 2)), nnx.tensor(rand(8, 2)))
     with pytest.raises(ValueError, match=r"b_ih must have shape \(2,\)"):
         rnn_layer(x, nnx.tensor(rand(2, 3)), nnx.tensor(rand(2, 2)), nnx.tensor(rand(3)))
+
+
+# ---------------------------------------------------------------------------------------------
+# An LSTM fed by an embedding: the fused path (input projection per table row)
+
+
+def _embedded_case(t, b, v, i, h, dtype, seed=3):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, v, (t, b))
+    table = rng.standard_normal((v, i)).astype(dtype)
+    _, w_ih, w_hh, b_ih, b_hh, h0, c0 = layer_arrays(t, b, i, h, 4, dtype, True, seed=seed)
+    return ids, table, w_ih, w_hh, b_ih, b_hh, h0, c0
+
+
+@pytest.mark.parametrize("shape", [(5, 3, 7, 4, 6), (7, 33, 65, 16, 15), (2, 1, 1, 3, 30)])
+def test_embedded_seam_equals_embedding_then_lstm(shape, isa):
+    for dtype in (np.float64, np.float32):
+        ids, table, w_ih, w_hh, b_ih, b_hh, h0, c0 = _embedded_case(*shape, dtype)
+        x = table[ids]
+        dense = K.lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0)
+        fused = K.lstm_forward_embedded(ids, table, w_ih, w_hh, b_ih, b_hh, h0, c0)
+        for a, e in zip(fused[:3], dense[:3]):
+            assert_close(a, e, dtype)
+        rng = np.random.default_rng(5)
+        gy = rng.standard_normal(dense[0].shape).astype(dtype)
+        gh, gc = (rng.standard_normal(h0.shape).astype(dtype) for _ in range(2))
+        gd = K.lstm_backward(gy, gh, gc, x, w_ih, w_hh, dense[3])
+        gf = K.lstm_backward_embedded(gy, gh, gc, ids, table, w_ih, w_hh, fused[3])
+        grad_table = np.zeros_like(table)
+        np.add.at(grad_table, ids.reshape(-1), gd[0].reshape(-1, table.shape[1]))
+        assert_close(gf[0], grad_table, dtype)
+        for a, e in zip(gf[1:], gd[1:]):
+            assert_close(a, e, dtype)
+
+
+def test_embedded_seam_bad_ids():
+    ids, table, w_ih, w_hh, *_ = _embedded_case(3, 2, 5, 4, 3, np.float32)
+    ids[1, 1] = 5
+    with pytest.raises(IndexError, match="id 5 at position 3 is out of range for 5"):
+        K.lstm_forward_embedded(ids, table, w_ih, w_hh, None, None, None, None)
+
+
+def test_gradcheck_lstm_layer_embedded():
+    from nnx.nn.functional_rnn import lstm_layer_embedded
+    ids, *arrays = _embedded_case(3, 2, 4, 3, 2, np.float64)
+    args = leaves(*arrays)
+    assert gradcheck(lambda *a: lstm_layer_embedded(ids, *a), args)
+    padded = lstm_layer_embedded(ids, *args, padding_idx=int(ids[0, 0]))
+    padded[0].sum().backward()
+    assert not args[0].grad.numpy()[ids[0, 0]].any()  # the padding row gets no gradient
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_lstm_module_fuses_an_embedding_input(bidirectional, monkeypatch):
+    import nnx.nn.functional_rnn as FR
+    nnx.manual_seed(4)
+    emb = nnx.nn.Embedding(11, 5, dtype=np.float64)
+    lstm = LSTM(5, 4, num_layers=2, bidirectional=bidirectional, dtype=np.float64)
+    ids = nnx.tensor(np.random.default_rng(0).integers(0, 11, (6, 3)))
+    calls = []
+    real = FR.EmbeddedLSTMLayer.apply
+    monkeypatch.setattr(FR.EmbeddedLSTMLayer, "apply",
+                        lambda *a: calls.append(1) or real(*a))
+
+    def run(fused):
+        for p in (*emb.parameters(), *lstm.parameters()):
+            p.grad = None
+        x = emb(ids)
+        if not fused:
+            x = x * 1.0  # a new tensor: no longer known to be table[ids]
+        out, (h, c) = lstm(x)
+        (out.sum() + (h * h).sum() + c.sum()).backward()
+        return [out.detach().numpy(), h.detach().numpy()] + \
+            [p.grad.numpy().copy() for p in (*emb.parameters(), *lstm.parameters())]
+
+    fused = run(True)
+    assert len(calls) == (2 if bidirectional else 1)
+    unfused = run(False)
+    assert len(calls) == (2 if bidirectional else 1)
+    for a, e in zip(fused, unfused):
+        assert_close(a, e, np.float64)
+
+
+def test_embedding_output_changed_in_place_is_not_fused(monkeypatch):
+    import nnx.nn.functional_rnn as FR
+    emb, lstm = nnx.nn.Embedding(6, 3), LSTM(3, 2)
+    ids = nnx.tensor(np.arange(6).reshape(3, 2))
+    calls = []
+    real = FR.EmbeddedLSTMLayer.apply
+    monkeypatch.setattr(FR.EmbeddedLSTMLayer, "apply",
+                        lambda *a: calls.append(1) or real(*a))
+    with nnx.no_grad():
+        x = emb(ids)
+        x.add_(1.0)
+        out, _ = lstm(x)
+        assert not calls
+        expected, _ = lstm(emb(ids) + 1.0)
+        np.testing.assert_array_equal(out.numpy(), expected.numpy())
+        x2 = emb(ids)
+        emb.weight.mul_(2.0)  # the table changed after the lookup
+        lstm(x2)
+        assert not calls
