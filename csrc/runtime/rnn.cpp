@@ -180,6 +180,12 @@ struct StepKernels {
       if (simd) return simd->gather_transposed(out, ld_out, table, ld_table, ids, rows, n);
     kernels::ref::gather_transposed<T>(out, ld_out, table, ld_table, ids, rows, n);
   }
+  void scatter_add_transposed(T* table, int64_t ld_table, const T* in, int64_t ld_in,
+                              const int32_t* ids, int64_t rows, int64_t n) const {
+    if constexpr (std::is_same_v<T, float>)
+      if (simd) return simd->scatter_add_transposed(table, ld_table, in, ld_in, ids, rows, n);
+    kernels::ref::scatter_add_transposed<T>(table, ld_table, in, ld_in, ids, rows, n);
+  }
 };
 
 // One thread's part of a team: index in [0, count).
@@ -479,31 +485,6 @@ void store_step_gradient(const Dims& d, T* dz_all, int64_t t, int64_t u0, int64_
     }
 }
 
-// Sums of the columns of dz_all (G H, T B) that share an id: dp (G H, V), the gradient of the
-// embedding's projection. Positions are bucketed by id once; each row then sums its buckets in
-// position order, so the result does not depend on the thread count.
-template <typename T>
-std::vector<T> sum_by_id(const Dims& d, const T* dz_all, const int64_t* ids, int64_t vocab,
-                         int threads) {
-  std::vector<int64_t> start(size_t(vocab + 1), 0), order(size_t(d.cols));
-  for (int64_t p = 0; p < d.cols; ++p) ++start[size_t(ids[p] + 1)];
-  for (int64_t v = 0; v < vocab; ++v) start[size_t(v + 1)] += start[size_t(v)];
-  std::vector<int64_t> next(start.begin(), start.end() - 1);
-  for (int64_t p = 0; p < d.cols; ++p) order[size_t(next[size_t(ids[p])]++)] = p;
-  std::vector<T> dp(size_t(d.gate_rows() * vocab));
-  (void)threads;
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-  for (int64_t r = 0; r < d.gate_rows(); ++r) {
-    const T* row = dz_all + r * d.ld;
-    for (int64_t v = 0; v < vocab; ++v) {
-      T sum = 0;
-      for (int64_t k = start[size_t(v)]; k < start[size_t(v + 1)]; ++k) sum += row[order[size_t(k)]];
-      dp[size_t(r * vocab + v)] = sum;
-    }
-  }
-  return dp;
-}
-
 // grad_x of a dense input, one step at a time: grad_x_t^T = W_ih^T dz_t (I, B), with W_ih^T
 // packed once and dz_t the dense block the recurrent product reads anyway (as one GEMM over all
 // T B positions after the loop, its (T B, I) output with a small I ran at half speed). Each
@@ -532,37 +513,68 @@ class InputGradient {
   T* block_;
 };
 
-// After the backward steps: the weight and bias gradients as whole-sequence GEMMs over dz_all
-// (G H, T B), the input's gradient (grad_x = dz^T W_ih, or for an embedding the table's:
-// dp^T W_ih), and grad_h0 = (W_hh^T dz_1)^T from dz_first, step 1's dz block.
+// The gradients through an embedding's projection table P = E W_ih^T + b (V, G H): each step
+// adds its dz columns into the rows of P their ids select (dp, kept (V, G H) so that a step adds
+// runs of units); after the loop grad_w_ih = dp^T E, grad_table = dp W_ih and grad_b = the column
+// sums of dp. Each thread adds only its own units' columns, in step and position order, so dp
+// does not depend on the thread count.
 template <typename T>
-void finish_backward(const Dims& d, const T* dz_all, const LayerInput<T>& in, const T* w_ih,
+class ProjectionGradient {
+ public:
+  ProjectionGradient(const Dims& d, const LayerInput<T>& in)
+      : d_(d), in_(in), ids_(in.ids, in.ids + d.cols),
+        dp_(runtime::workspace_of<T>(runtime::Slot::weights, size_t(in.vocab * d.gate_rows()))) {
+    std::fill(dp_, dp_ + in.vocab * d.gate_rows(), T(0));
+  }
+
+  // Rows [u0, u0 + units) of every gate of step t's dz block (dense, as in the steps).
+  void step(int64_t t, int64_t u0, int64_t units, const T* dz,
+            const StepKernels<T>& kernels) const {
+    for (int64_t q = 0; q < d_.gates; ++q)
+      kernels.scatter_add_transposed(dp_ + q * d_.hidden + u0, d_.gate_rows(),
+                                     dz + q * d_.state_block() + u0 * d_.batch, d_.batch,
+                                     ids_.data() + t * d_.batch, units, d_.batch);
+  }
+
+  void finish(const T* w_ih, T* grad_table, T* grad_w_ih, T* grad_b, int threads) const {
+    const int64_t rows = d_.gate_rows(), v = in_.vocab;
+    if (grad_w_ih)
+      gemm(Trans::T, Trans::N, rows, d_.input, v, dp_, rows, in_.table, d_.input, T(0),
+           grad_w_ih, d_.input, nullptr, threads);
+    if (grad_table)
+      gemm(Trans::N, Trans::N, v, d_.input, rows, dp_, rows, w_ih, d_.input, T(0), grad_table,
+           d_.input, nullptr, threads);
+    if (grad_b) {
+      std::fill(grad_b, grad_b + rows, T(0));
+      for (int64_t i = 0; i < v; ++i)
+        for (int64_t r = 0; r < rows; ++r) grad_b[r] += dp_[i * rows + r];
+    }
+  }
+
+ private:
+  Dims d_;
+  LayerInput<T> in_;
+  std::vector<int32_t> ids_;
+  T* dp_;
+};
+
+// After the backward steps: grad_w_hh as one GEMM over all T B columns of dz_all (G H, T B), and
+// grad_h0 = (W_hh^T dz_1)^T from dz_first, step 1's dz block; for a dense input also grad_w_ih
+// and grad_b over dz_all.
+template <typename T>
+void finish_backward(const Dims& d, const T* dz_all, const LayerInput<T>& in,
                      const T* hidden_rows, const StepWeight<T>& w_hh_t, const T* dz_first,
-                     T* grad_input, T* grad_w_ih, T* grad_w_hh, T* grad_b, T* grad_h0,
-                     int threads) {
+                     T* grad_w_ih, T* grad_w_hh, T* grad_b, T* grad_h0, int threads) {
   const int64_t rows = d.gate_rows();
   // The hidden states entering steps 1..T: rows [0, T B) of the batch-major copy.
   if (grad_w_hh)
     gemm(Trans::N, Trans::N, rows, d.hidden, d.cols, dz_all, d.ld, hidden_rows, d.hidden, T(0),
          grad_w_hh, d.hidden, nullptr, threads);
-  if (grad_b) row_sums(grad_b, dz_all, d.ld, rows, d.cols, threads);
-  if (in.ids) {
-    if (grad_w_ih || grad_input) {
-      const std::vector<T> dp = sum_by_id(d, dz_all, in.ids, in.vocab, threads);
-      if (grad_w_ih)
-        gemm(Trans::N, Trans::N, rows, d.input, in.vocab, dp.data(), in.vocab, in.table, d.input,
-             T(0), grad_w_ih, d.input, nullptr, threads);
-      if (grad_input)
-        gemm(Trans::T, Trans::N, in.vocab, d.input, rows, dp.data(), in.vocab, w_ih, d.input,
-             T(0), grad_input, d.input, nullptr, threads);
-    }
-  } else {
+  if (!in.ids) {
+    if (grad_b) row_sums(grad_b, dz_all, d.ld, rows, d.cols, threads);
     if (grad_w_ih)
       gemm(Trans::N, Trans::N, rows, d.input, d.cols, dz_all, d.ld, in.x, d.input, T(0),
            grad_w_ih, d.input, nullptr, threads);
-    if (grad_input)
-      gemm(Trans::T, Trans::N, d.cols, d.input, rows, dz_all, d.ld, w_ih, d.input, T(0),
-           grad_input, d.input, nullptr, threads);
   }
   if (grad_h0) {
     T* dh0 = runtime::workspace_of<T>(runtime::Slot::col, size_t(d.state_block()));
@@ -632,8 +644,10 @@ void lstm_backward_impl(const Dims& d, const T* grad_y, const T* grad_hn, const 
   const StepWeight<T> w = recurrent_weight(w_hh, d, true, threads);
   const StepKernels<T> kernels;
   StepOperand<T> dz(d.gate_rows(), d.batch);  // dz_t, the B operand of step t - 1
-  std::optional<InputGradient<T>> grad_x;
+  std::optional<InputGradient<T>> grad_x;  // dense input
   if (!in.ids && grad_input) grad_x.emplace(d, w_ih, grad_input, threads);
+  std::optional<ProjectionGradient<T>> projection;  // embedding input
+  if (in.ids && (grad_input || grad_w_ih || grad_b)) projection.emplace(d, in);
   run_steps(w, d, true, [&](int64_t t, int64_t u0, int64_t units, Share share) {
     T* dh_t = dh + t * d.state_block() + u0 * d.batch;
     if (t + 1 < d.steps) {
@@ -656,10 +670,12 @@ void lstm_backward_impl(const Dims& d, const T* grad_y, const T* grad_hn, const 
     step.dz = dz.at(t) + u0 * d.batch;
     kernels.lstm_backward(step);
     store_step_gradient(d, dz_all, t, u0, units, dz.at(t));
+    if (projection) projection->step(t, u0, units, dz.at(t), kernels);
   });
   if (grad_x) grad_x->step(0, dz.at(0), Share{0, 1});
-  finish_backward(d, dz_all, in, w_ih, s.hidden_rows, w, dz.at(0), grad_x ? nullptr : grad_input,
-                  grad_w_ih, grad_w_hh, grad_b, grad_h0, threads);
+  if (projection) projection->finish(w_ih, grad_input, grad_w_ih, grad_b, threads);
+  finish_backward(d, dz_all, in, s.hidden_rows, w, dz.at(0), grad_w_ih, grad_w_hh, grad_b,
+                  grad_h0, threads);
   if (grad_c0) transpose(grad_c0, d.hidden, dc, d.batch, d.hidden, d.batch);
 }
 
@@ -820,8 +836,8 @@ void rnn_backward(const RnnShape& shape, RnnNonlinearity act, const T* grad_y, c
   if (input_gradient) input_gradient->step(0, dz, Share{0, 1});
   LayerInput<T> in;
   in.x = x;
-  finish_backward(d, dz_all, in, w_ih, s.hidden_rows, w, dz, static_cast<T*>(nullptr), grad_w_ih, grad_w_hh,
-                  grad_b, grad_h0, threads);
+  finish_backward(d, dz_all, in, s.hidden_rows, w, dz, grad_w_ih, grad_w_hh, grad_b, grad_h0,
+                  threads);
 }
 
 template <typename T>

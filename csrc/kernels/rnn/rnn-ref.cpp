@@ -88,6 +88,13 @@ void gather_transposed(T* out, int64_t ld_out, const T* table, int64_t ld_table,
 }
 
 template <typename T>
+void scatter_add_transposed(T* table, int64_t ld_table, const T* in, int64_t ld_in,
+                            const int32_t* ids, int64_t rows, int64_t n) {
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t r = 0; r < rows; ++r) table[ids[b] * ld_table + r] += in[r * ld_in + b];
+}
+
+template <typename T>
 void embedding_gather(T* y, const T* weight, const int64_t* indices, int64_t n, int64_t dim,
                       int threads) {
   const bool parallel = threads > 1 && n * dim >= (int64_t(1) << 16);
@@ -127,6 +134,8 @@ void embedding_scatter_add(T* grad_weight, const T* grad_y, const int64_t* indic
   template void rnn_step_backward<T>(const RnnStep<T>&);                                          \
   template void gather_transposed<T>(T*, int64_t, const T*, int64_t, const int32_t*, int64_t,     \
                                      int64_t);                                                    \
+  template void scatter_add_transposed<T>(T*, int64_t, const T*, int64_t, const int32_t*,         \
+                                          int64_t, int64_t);                                      \
   template void embedding_gather<T>(T*, const T*, const int64_t*, int64_t, int64_t, int);         \
   template void embedding_scatter_add<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t, \
                                          int64_t, int);

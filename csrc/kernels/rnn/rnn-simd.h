@@ -1,6 +1,8 @@
 // The recurrent step kernels of rnn/rnn.h over a VecF32 type: included by f32-rnn-<isa>.cpp.
 // Each unit's row of `batch` values is walked a vector at a time (the last one masked), with the
-// formulas of rnn-ref.cpp.
+// formulas of rnn-ref.cpp. The LSTM's gates use the one-branch logistic and tanh_absolute
+// (simd/vmath.h): five of them per value made the gate kernel a sixth of a forward step, and
+// inside the cell only absolute errors matter.
 #pragma once
 
 #include "rnn/rnn.h"
@@ -21,15 +23,15 @@ void lstm_step_forward(const LstmStep<float>& s) {
     float* c = s.c + j * s.state_ld;
     float* h = s.h + j * s.state_ld;
     for_vectors<V>(0, s.batch, [&](int64_t b, int n) {
-      const R i = sigmoid<V>(load<V>(zi + b, n)), f = sigmoid<V>(load<V>(zf + b, n));
-      const R g = tanh<V>(load<V>(zg + b, n)), o = sigmoid<V>(load<V>(zo + b, n));
+      const R i = logistic<V>(load<V>(zi + b, n)), f = logistic<V>(load<V>(zf + b, n));
+      const R g = tanh_absolute<V>(load<V>(zg + b, n)), o = logistic<V>(load<V>(zo + b, n));
       store<V>(zi + b, i, n);
       store<V>(zf + b, f, n);
       store<V>(zg + b, g, n);
       store<V>(zo + b, o, n);
       const R ct = V::add(V::mul(f, load<V>(c_prev + b, n)), V::mul(i, g));
       store<V>(c + b, ct, n);
-      store<V>(h + b, V::mul(o, tanh<V>(ct)), n);
+      store<V>(h + b, V::mul(o, tanh_absolute<V>(ct)), n);
     });
   }
 }
@@ -54,7 +56,7 @@ void lstm_step_backward(const LstmStep<float>& s) {
     for_vectors<V>(0, s.batch, [&](int64_t b, int n) {
       const R i = load<V>(gi + b, n), f = load<V>(gf + b, n);
       const R g = load<V>(gg + b, n), o = load<V>(go + b, n);
-      const R tc = tanh<V>(load<V>(c + b, n)), d = load<V>(dh + b, n);
+      const R tc = tanh_absolute<V>(load<V>(c + b, n)), d = load<V>(dh + b, n);
       const R dct = V::add(load<V>(dc + b, n),
                            V::mul(V::mul(d, o), V::sub(one, V::mul(tc, tc))));
       store<V>(di + b, V::mul(V::mul(dct, g), V::mul(i, V::sub(one, i))), n);
@@ -114,11 +116,32 @@ void gather_transposed(float* out, int64_t ld_out, const float* table, int64_t l
   }
 }
 
+// The same blocks the other way: W units x W positions are loaded and transposed, and each
+// position's run of units is added to its id's row, positions in order.
+template <class V>
+void scatter_add_transposed(float* table, int64_t ld_table, const float* in, int64_t ld_in,
+                            const int32_t* ids, int64_t rows, int64_t n) {
+  constexpr int W = V::kWidth;
+  for (int64_t r0 = 0; r0 < rows; r0 += W) {
+    const int nr = int(std::min<int64_t>(W, rows - r0));
+    for (int64_t b0 = 0; b0 < n; b0 += W) {
+      const int nb = int(std::min<int64_t>(W, n - b0));
+      typename V::R v[W];
+      for (int i = 0; i < W; ++i) v[i] = i < nr ? load<V>(in + (r0 + i) * ld_in + b0, nb) : V::zero();
+      V::transpose(v);
+      for (int j = 0; j < nb; ++j) {
+        float* row = table + ids[b0 + j] * ld_table + r0;
+        store<V>(row, V::add(load<V>(row, nr), v[j]), nr);
+      }
+    }
+  }
+}
+
 template <class V>
 const RnnKernels& rnn_table() {
   static const RnnKernels table = {&lstm_step_forward<V>, &lstm_step_backward<V>,
                                    &rnn_step_forward<V>, &rnn_step_backward<V>,
-                                   &gather_transposed<V>};
+                                   &gather_transposed<V>, &scatter_add_transposed<V>};
   return table;
 }
 

@@ -60,6 +60,11 @@ struct RnnKernels {
   // feature-major block. out and table have row strides ld_out, ld_table.
   void (*gather_transposed)(float* out, int64_t ld_out, const float* table, int64_t ld_table,
                             const int32_t* ids, int64_t rows, int64_t n);
+  // table[ids[b]][r] += in[r][b] for r < rows, b in order 0..n-1: the transpose of
+  // gather_transposed, summing a step's pre-activation gradients into the projection rows of
+  // the ids they came from (repeated ids add up in order of b).
+  void (*scatter_add_transposed)(float* table, int64_t ld_table, const float* in, int64_t ld_in,
+                                 const int32_t* ids, int64_t rows, int64_t n);
 };
 
 namespace avx2 { const RnnKernels& rnn_kernels(); }
@@ -77,6 +82,9 @@ void rnn_step_backward(const RnnStep<T>& s);
 template <typename T>
 void gather_transposed(T* out, int64_t ld_out, const T* table, int64_t ld_table,
                        const int32_t* ids, int64_t rows, int64_t n);
+template <typename T>
+void scatter_add_transposed(T* table, int64_t ld_table, const T* in, int64_t ld_in,
+                            const int32_t* ids, int64_t rows, int64_t n);
 
 // y (n, dim) = weight rows at indices (already checked to lie in range), rows in parallel.
 template <typename T>
