@@ -118,10 +118,13 @@ void gemm(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, const double* a, 
                             false, threads);
 }
 
-// dst (cols x rows) = src (rows x cols)^T, or zeros when src is null. 16 x 16 tiles, so that
-// both sides move in runs of at least 16 elements.
+// dst (cols x rows) = src (rows x cols)^T, or zeros when src is null: by register transposes for
+// float, else in 16 x 16 tiles, so that both sides move in runs of at least 16 elements.
 template <typename T>
 void transpose(T* dst, int64_t ld_dst, const T* src, int64_t ld_src, int64_t rows, int64_t cols) {
+  if constexpr (std::is_same_v<T, float>)
+    if (auto* simd = runtime::float_kernels<T>(&runtime::KernelTable::rnn); simd && src)
+      return simd->transpose(dst, ld_dst, src, ld_src, rows, cols);
   constexpr int64_t kTile = 16;
   for (int64_t j0 = 0; j0 < cols; j0 += kTile)
     for (int64_t i0 = 0; i0 < rows; i0 += kTile) {

@@ -138,10 +138,27 @@ void scatter_add_transposed(float* table, int64_t ld_table, const float* in, int
 }
 
 template <class V>
+void transpose(float* dst, int64_t ld_dst, const float* src, int64_t ld_src, int64_t rows,
+               int64_t cols) {
+  constexpr int W = V::kWidth;
+  for (int64_t i0 = 0; i0 < rows; i0 += W) {
+    const int ni = int(std::min<int64_t>(W, rows - i0));
+    for (int64_t j0 = 0; j0 < cols; j0 += W) {
+      const int nj = int(std::min<int64_t>(W, cols - j0));
+      typename V::R v[W];
+      for (int i = 0; i < W; ++i) v[i] = i < ni ? load<V>(src + (i0 + i) * ld_src + j0, nj) : V::zero();
+      V::transpose(v);
+      for (int j = 0; j < nj; ++j) store<V>(dst + (j0 + j) * ld_dst + i0, v[j], ni);
+    }
+  }
+}
+
+template <class V>
 const RnnKernels& rnn_table() {
   static const RnnKernels table = {&lstm_step_forward<V>, &lstm_step_backward<V>,
                                    &rnn_step_forward<V>, &rnn_step_backward<V>,
-                                   &gather_transposed<V>, &scatter_add_transposed<V>};
+                                   &gather_transposed<V>, &scatter_add_transposed<V>,
+                                   &transpose<V>};
   return table;
 }
 

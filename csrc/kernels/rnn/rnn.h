@@ -65,6 +65,10 @@ struct RnnKernels {
   // the ids they came from (repeated ids add up in order of b).
   void (*scatter_add_transposed)(float* table, int64_t ld_table, const float* in, int64_t ld_in,
                                  const int32_t* ids, int64_t rows, int64_t n);
+  // dst (cols x rows) = src (rows x cols)^T: the moves between batch-major arrays (x, y, grad_y,
+  // states) and the feature-major blocks of the steps.
+  void (*transpose)(float* dst, int64_t ld_dst, const float* src, int64_t ld_src, int64_t rows,
+                    int64_t cols);
 };
 
 namespace avx2 { const RnnKernels& rnn_kernels(); }

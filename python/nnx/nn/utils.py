@@ -30,10 +30,11 @@ def zero_grad(parameters, set_to_none: bool = True) -> None:
 
 def _power_sum(g: np.ndarray, p: float) -> float:
     """sum(|g|^p) in float64."""
-    v = np.abs(g.ravel(), dtype=np.float64)
-    if p == 2.0:
-        np.multiply(v, v, out=v)
-    elif p != 1.0:
+    v = g.ravel()
+    if p == 2.0:  # einsum casts chunk by chunk: no float64 copy of the whole gradient
+        return float(np.einsum("i,i->", v, v, dtype=np.float64))
+    v = np.abs(v, dtype=np.float64)
+    if p != 1.0:
         np.power(v, p, out=v)
     return float(v.sum())
 
