@@ -43,9 +43,15 @@ struct Conv {
       gb.resize(b.size());
     }
   }
-  size_t x_size() const { return size_t(shape.batch * shape.in_channels * shape.height * shape.width); }
-  size_t w_size() const { return size_t(shape.out_channels * shape.in_channels * shape.kernel_h * shape.kernel_w); }
-  size_t y_size() const { return size_t(shape.batch * shape.out_channels * shape.out_height() * shape.out_width()); }
+  size_t x_size() const {
+    return size_t(shape.batch * shape.in_channels * shape.height * shape.width);
+  }
+  size_t w_size() const {
+    return size_t(shape.out_channels * shape.in_channels * shape.kernel_h * shape.kernel_w);
+  }
+  size_t y_size() const {
+    return size_t(shape.batch * shape.out_channels * shape.out_height() * shape.out_width());
+  }
   double macs() const {
     return double(y_size()) * double(shape.in_channels * shape.kernel_h * shape.kernel_w);
   }

@@ -58,12 +58,13 @@ struct Pool {
   }
   template <class T>
   void backward(T* grad_in, const T* grad_out, const int64_t* idx) const {
+    const int64_t planes = shape.planes, h = shape.height, w = shape.width;
     if (kind == Kind::max)
-      nnx::max_pool2d_backward(grad_in, grad_out, idx, shape.planes, shape.height, shape.width, out_h, out_w);
+      nnx::max_pool2d_backward(grad_in, grad_out, idx, planes, h, w, out_h, out_w);
     else if (kind == Kind::avg)
       nnx::avg_pool2d_backward(grad_in, grad_out, shape, true);
     else
-      nnx::adaptive_avg_pool2d_backward(grad_in, grad_out, shape.planes, shape.height, shape.width, out_h, out_w);
+      nnx::adaptive_avg_pool2d_backward(grad_in, grad_out, planes, h, w, out_h, out_w);
   }
   void forward() { forward(y.data(), indices.data(), x.data()); }
   void backward() { backward(gx.data(), gy.data(), indices.data()); }
