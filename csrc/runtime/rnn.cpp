@@ -291,11 +291,15 @@ class StepWeight {
     packed_ = runtime::workspace_of<float>(slot, size_t(groups_ * group_floats_));
     // op(W)(i, p) is at w[i * rs + p * cs]: group q's rows of W, or the columns of W.
     const int64_t rs = transposed_ ? 1 : k_, cs = transposed_ ? h_ : 1;
-    for (int64_t q = 0; q < groups_; ++q)
-      for (int64_t pc = 0; pc < k_; pc += kc_)
-        cfg_->pack_a(packed_ + q * group_floats_ + pc * panels_ * mr,
-                     reinterpret_cast<const float*>(w_) + q * h_ * k_ + pc * cs, rs, cs, h_,
-                     std::min(kc_, k_ - pc));
+    const int64_t k_blocks = (k_ + kc_ - 1) / kc_, pieces = groups_ * k_blocks;
+    const float* w = reinterpret_cast<const float*>(w_);
+    (void)pieces;
+#pragma omp parallel for schedule(static) num_threads(threads_) if (threads_ > 1 && pieces > 1)
+    for (int64_t i = 0; i < pieces; ++i) {  // independent (group, K block) pieces
+      const int64_t q = i / k_blocks, pc = i % k_blocks * kc_;
+      cfg_->pack_a(packed_ + q * group_floats_ + pc * panels_ * mr, w + q * h_ * k_ + pc * cs, rs,
+                   cs, h_, std::min(kc_, k_ - pc));
+    }
   }
 
   const T* w_;
@@ -463,8 +467,10 @@ void write_outputs(const Dims& d, const T* hidden_rows, T* y, T* h_n) {
 // The gradient reaching each step's hidden state from y, as T blocks (H, B), with grad_hn
 // added to the last one.
 template <typename T>
-T* hidden_gradients(const Dims& d, const T* grad_y, const T* grad_hn) {
+T* hidden_gradients(const Dims& d, const T* grad_y, const T* grad_hn, int threads) {
   T* dh = runtime::workspace_of<T>(runtime::Slot::chunk, size_t(d.steps * d.state_block()));
+  (void)threads;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && d.steps > 1)
   for (int64_t t = 0; t < d.steps; ++t)
     transpose(dh + t * d.state_block(), d.batch, grad_y + t * d.batch * d.hidden, d.hidden,
               d.batch, d.hidden);
@@ -639,7 +645,7 @@ void lstm_backward_impl(const Dims& d, const T* grad_y, const T* grad_hn, const 
                         T* grad_c0) {
   const int threads = get_num_threads();
   const Saved<T> s(const_cast<T*>(saved), d);  // read only
-  T* dh = hidden_gradients(d, grad_y, grad_hn);
+  T* dh = hidden_gradients(d, grad_y, grad_hn, threads);
   T* dz_all = runtime::workspace_of<T>(runtime::Slot::col_grad, size_t(d.gate_rows() * d.ld));
   T* dc = runtime::workspace_of<T>(runtime::Slot::shared, size_t(d.state_block()));
   transpose(dc, d.batch, grad_cn, d.hidden, d.batch, d.hidden);
@@ -809,7 +815,7 @@ void rnn_backward(const RnnShape& shape, RnnNonlinearity act, const T* grad_y, c
   const int threads = get_num_threads();
   const Saved<T> s(const_cast<T*>(saved), d);  // read only
   // dz_t replaces dh_t in place once step t is done with it: the B operand of step t - 1.
-  T* dz = hidden_gradients(d, grad_y, grad_hn);
+  T* dz = hidden_gradients(d, grad_y, grad_hn, threads);
   T* dz_all = runtime::workspace_of<T>(runtime::Slot::col_grad, size_t(d.gate_rows() * d.ld));
 
   const StepWeight<T> w = recurrent_weight(w_hh, d, true, threads);
