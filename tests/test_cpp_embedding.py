@@ -134,6 +134,18 @@ def test_install_provides_headers_library_and_cmake_package(install):
                 f"{header.name} includes {included}"
 
 
+@pytest.mark.skipif(os.path.dirname(os.path.abspath(nnx.__file__)).startswith(ROOT),
+                    reason="nnx is imported from the source tree: only a wheel carries the C++ "
+                    "library in the package")
+def test_wheel_carries_the_cpp_library():
+    include, cmake_dir = nnx.get_include(), nnx.get_cmake_dir()
+    assert os.path.isfile(os.path.join(include, "nnx", "nnx.h"))
+    for name in ("nnxConfig.cmake", "nnxConfigVersion.cmake", "nnxTargets.cmake"):
+        assert os.path.isfile(os.path.join(cmake_dir, name))
+    lib = os.path.dirname(os.path.dirname(cmake_dir))
+    assert os.path.isfile(os.path.join(lib, "libnnx.a"))
+
+
 def test_kernel_example_matches_naive_loops(install):
     _, examples = install
     out = _run(examples / "kernel_check")
