@@ -1,25 +1,25 @@
 // LSTM and Elman RNN layers over whole sequences, and the embedding lookup.
 //
-// Forward: the input projection W_ih x + b_ih + b_hh comes first, for all steps at once (one GEMM
-// over the T B positions, or, for an embedding's output, over the V table rows); then every step
-// starts from its columns of it, adds the recurrent product W_hh h_{t-1} and runs the step kernel
-// (gates, cell and hidden update). Backward, from step T down to 1: dh_t = grad_y_t +
-// W_hh^T dz_{t+1} and the step kernel gives dz_t; after the loop the weight gradients are
-// whole-sequence GEMMs over all T B columns, and the input gradient one more.
+// Forward, step by step: the input projection W_ih x_t + b_ih + b_hh (a product with W_ih, or,
+// for an embedding's output, columns gathered from a projection of the table rows computed up
+// front), plus the recurrent product W_hh h_{t-1}, then the step kernel (gates, cell and hidden
+// update). Backward, from step T down to 1: dh_t = grad_y_t + W_hh^T dz_{t+1}, the step kernel
+// gives dz_t, and grad_x_t = W_ih^T dz_t; after the loop the weight gradients are
+// whole-sequence GEMMs over all T B positions.
 //
 // Everything inside is feature-major (kernels/rnn/rnn.h): a step's pre-activations are a dense
-// (G H, B) block, its states (H, B) blocks, so that the recurrent GEMM has the G H gate rows as
-// its M dimension (full register tiles) and the batch as N, and every operand a step touches is
+// (G H, B) block, its states (H, B) blocks, so that the products have the G H gate rows as their
+// M dimension (full register tiles) and the batch as N, and every operand a step touches is
 // contiguous. The saved buffer holds per step the activated gates and the cell (LSTM) or hidden
 // (RNN) state, and the hidden states again batch-major ((T + 1) B, H), which is both the output
 // y and, shifted by one step, the B operand of the recurrent weight's gradient.
 //
-// For float with SIMD kernels, the recurrent weight is packed once per call into the GEMM
-// micro-kernel's row panels, and each step is one pass over unit panels: a thread computes the
-// rows of its panels with the micro-kernel and applies the step kernel while they are in cache,
-// with one barrier per step. Double and NNX_ISA=ref run the same steps with one reference GEMM
-// per gate over all units. Either way each element is computed by the same operations whatever
-// the thread count.
+// For float with SIMD kernels, the weights are packed once per call into the GEMM micro-kernel's
+// row panels, and each step is one pass over unit panels: a thread computes the rows of its
+// panels with the micro-kernel and applies the step kernel while they are in cache, with one
+// barrier per step. Double and NNX_ISA=ref run the same steps with one reference GEMM per gate
+// over all units. Either way each element is computed by the same operations whatever the
+// thread count.
 #include "nnx/rnn.h"
 
 #include <algorithm>
@@ -70,7 +70,8 @@ Dims dims_of(const RnnShape& s, int64_t gates, const char* who) {
     fail(who, "need steps >= 1, batch >= 0, input >= 1 and hidden >= 1, got (T, B, I, H) = (" +
                   std::to_string(s.steps) + ", " + std::to_string(s.batch) + ", " +
                   std::to_string(s.input) + ", " + std::to_string(s.hidden) + ")");
-  // The largest buffers: gates (G H, T B), states (H, (T + 1) B), weights (G H, max(I, H)).
+  // The largest buffers: gates (G H, T B) (with a padded row length), states (H, (T + 1) B),
+  // weights (G H, max(I, H)).
   const __int128 gh = __int128(gates) * s.hidden, tb = __int128(s.steps + 1) * s.batch;
   const __int128 limit = __int128(1) << 60;
   if (gh * (tb + 256) > limit || gh * std::max(s.input, s.hidden) > limit || tb * s.input > limit)
@@ -99,8 +100,8 @@ void check_ids(const int64_t* ids, int64_t n, int64_t vocab, const char* who) {
 
 // ---- building blocks ----------------------------------------------------------------------------
 
-// C = op(A) op(B) + beta C (+ a bias per row of C, or per column) with checked arguments: float through the
-// kernels of the active ISA, double through the reference.
+// C = op(A) op(B) + beta C (+ a bias per row of C, or per column) with checked arguments: float
+// through the kernels of the active ISA, double through the reference.
 void gemm(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
           const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const float* bias,
           int threads, BiasMode bias_mode = BiasMode::row) {
