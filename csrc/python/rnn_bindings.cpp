@@ -65,6 +65,58 @@ T* out_ptr(const py::object& o) {
   return o.is_none() ? nullptr : static_cast<T*>(o.cast<py::array>().mutable_data());
 }
 
+// (T, B, I, H) of an LSTM over table[ids]: ids (T, B), table (V, I), weights checked.
+RnnShape embedded_shape(const py::array& ids, const py::array& table, const py::array& w_ih,
+                        const py::array& w_hh, const char* fn) {
+  if (ids.ndim() != 2 || table.ndim() != 2)
+    throw py::value_error(std::string(fn) + ": ids must be 2-D (T, B) and table 2-D (V, I), got " +
+                          shape_str(ids) + " and " + shape_str(table));
+  if (w_hh.ndim() != 2 || w_hh.shape(1) < 1 || w_hh.shape(0) != 4 * w_hh.shape(1))
+    throw py::value_error(std::string(fn) + ": w_hh must have shape (4 H, H) with H >= 1, got " +
+                          shape_str(w_hh));
+  const RnnShape s{ids.shape(0), ids.shape(1), table.shape(1), w_hh.shape(1)};
+  need_shape(w_ih, {4 * s.hidden, s.input}, fn, "w_ih");
+  return s;
+}
+
+// What an LSTM forward returns: y (T, B, H), h_n and c_n (B, H), and the saved buffer.
+struct LstmOutputs {
+  py::array y, h_n, c_n, saved;
+  LstmOutputs(const py::dtype& dt, const RnnShape& s)
+      : y(new_array(dt, {s.steps, s.batch, s.hidden})), h_n(new_array(dt, {s.batch, s.hidden})),
+        c_n(new_array(dt, {s.batch, s.hidden})),
+        saved(new_array(dt, {py::ssize_t(lstm_saved_size(s))})) {}
+  py::tuple tuple() const { return py::make_tuple(y, h_n, c_n, saved); }
+};
+
+// The optional arguments of an LSTM forward (biases, initial states), shape-checked; null when
+// None.
+template <typename T>
+struct LstmOptionals {
+  const T *b_ih, *b_hh, *h0, *c0;
+  LstmOptionals(const py::object& bi, const py::object& bh, const py::object& h0_,
+                const py::object& c0_, const RnnShape& s, const char* fn)
+      : b_ih(optional_data<T>(bi, {4 * s.hidden}, fn, "b_ih")),
+        b_hh(optional_data<T>(bh, {4 * s.hidden}, fn, "b_hh")),
+        h0(optional_data<T>(h0_, {s.batch, s.hidden}, fn, "h0")),
+        c0(optional_data<T>(c0_, {s.batch, s.hidden}, fn, "c0")) {}
+};
+
+// What an LSTM backward returns, None for the gradients not asked for: the input's gradient
+// (input_shape), grad_w_ih, grad_w_hh, grad_b, grad_h0, grad_c0.
+struct LstmGradients {
+  py::object input, w_ih, w_hh, b, h0, c0;
+  LstmGradients(const py::dtype& dt, const RnnShape& s, std::vector<py::ssize_t> input_shape,
+                bool need_input, bool need_weights, bool need_states)
+      : input(maybe_array(need_input, dt, input_shape)),
+        w_ih(maybe_array(need_weights, dt, {4 * s.hidden, s.input})),
+        w_hh(maybe_array(need_weights, dt, {4 * s.hidden, s.hidden})),
+        b(maybe_array(need_weights, dt, {4 * s.hidden})),
+        h0(maybe_array(need_states, dt, {s.batch, s.hidden})),
+        c0(maybe_array(need_states, dt, {s.batch, s.hidden})) {}
+  py::tuple tuple() const { return py::make_tuple(input, w_ih, w_hh, b, h0, c0); }
+};
+
 }  // namespace
 
 void bind_rnn(py::module_& m) {
@@ -73,25 +125,19 @@ void bind_rnn(py::module_& m) {
                            const py::object& c0) {
     const char* fn = "lstm_forward";
     const RnnShape s = layer_shape(x, w_ih, w_hh, 4, fn);
-    const py::ssize_t t = s.steps, b = s.batch, h = s.hidden;
-    py::array y = new_array(x.dtype(), {t, b, h}), h_n = new_array(x.dtype(), {b, h}),
-              c_n = new_array(x.dtype(), {b, h});
-    py::array saved = new_array(x.dtype(), {py::ssize_t(lstm_saved_size(s))});
+    LstmOutputs out(x.dtype(), s);
     by_float_dtype(x, fn, [&](auto tag) {
       using T = decltype(tag);
       const T* xp = checked_data<T>(x, fn, "x");
       const T* wi = checked_data<T>(w_ih, fn, "w_ih");
       const T* wh = checked_data<T>(w_hh, fn, "w_hh");
-      const T* bi = optional_data<T>(b_ih, {4 * h}, fn, "b_ih");
-      const T* bh = optional_data<T>(b_hh, {4 * h}, fn, "b_hh");
-      const T* h0p = optional_data<T>(h0, {b, h}, fn, "h0");
-      const T* c0p = optional_data<T>(c0, {b, h}, fn, "c0");
-      T *yp = static_cast<T*>(y.mutable_data()), *hn = static_cast<T*>(h_n.mutable_data()),
-        *cn = static_cast<T*>(c_n.mutable_data()), *sv = static_cast<T*>(saved.mutable_data());
+      const LstmOptionals<T> o(b_ih, b_hh, h0, c0, s, fn);
+      T *y = out_ptr<T>(out.y), *hn = out_ptr<T>(out.h_n), *cn = out_ptr<T>(out.c_n),
+        *sv = out_ptr<T>(out.saved);
       py::gil_scoped_release release;
-      lstm_forward<T>(s, xp, wi, wh, bi, bh, h0p, c0p, yp, hn, cn, sv);
+      lstm_forward<T>(s, xp, wi, wh, o.b_ih, o.b_hh, o.h0, o.c0, y, hn, cn, sv);
     });
-    return py::make_tuple(y, h_n, c_n, saved);
+    return out.tuple();
   }, py::arg("x"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = py::none(),
      py::arg("b_hh") = py::none(), py::arg("h0") = py::none(), py::arg("c0") = py::none(),
      "(y, h_n, c_n, saved) of one LSTM layer (see nnx/rnn.h); `saved` is the opaque buffer "
@@ -103,13 +149,8 @@ void bind_rnn(py::module_& m) {
                             bool need_weights, bool need_states) {
     const char* fn = "lstm_backward";
     const RnnShape s = layer_shape(x, w_ih, w_hh, 4, fn);
-    const py::ssize_t t = s.steps, b = s.batch, i = s.input, h = s.hidden;
-    const py::dtype dt = x.dtype();
-    py::object gx = maybe_array(need_input, dt, {t, b, i});
-    py::object gw_ih = maybe_array(need_weights, dt, {4 * h, i});
-    py::object gw_hh = maybe_array(need_weights, dt, {4 * h, h});
-    py::object gb = maybe_array(need_weights, dt, {4 * h});
-    py::object gh0 = maybe_array(need_states, dt, {b, h}), gc0 = maybe_array(need_states, dt, {b, h});
+    const py::ssize_t t = s.steps, b = s.batch, h = s.hidden;
+    LstmGradients g(x.dtype(), s, {t, b, s.input}, need_input, need_weights, need_states);
     by_float_dtype(x, fn, [&](auto tag) {
       using T = decltype(tag);
       const T* gy = data_of<T>(grad_y, {t, b, h}, fn, "grad_y");
@@ -119,12 +160,12 @@ void bind_rnn(py::module_& m) {
       const T* wi = checked_data<T>(w_ih, fn, "w_ih");
       const T* wh = checked_data<T>(w_hh, fn, "w_hh");
       const T* sv = data_of<T>(saved, {py::ssize_t(lstm_saved_size(s))}, fn, "saved");
-      T *o_gx = out_ptr<T>(gx), *o_wi = out_ptr<T>(gw_ih), *o_wh = out_ptr<T>(gw_hh),
-        *o_b = out_ptr<T>(gb), *o_h0 = out_ptr<T>(gh0), *o_c0 = out_ptr<T>(gc0);
+      T *gx = out_ptr<T>(g.input), *gwi = out_ptr<T>(g.w_ih), *gwh = out_ptr<T>(g.w_hh),
+        *gb = out_ptr<T>(g.b), *gh0 = out_ptr<T>(g.h0), *gc0 = out_ptr<T>(g.c0);
       py::gil_scoped_release release;
-      lstm_backward<T>(s, gy, ghn, gcn, xp, wi, wh, sv, o_gx, o_wi, o_wh, o_b, o_h0, o_c0);
+      lstm_backward<T>(s, gy, ghn, gcn, xp, wi, wh, sv, gx, gwi, gwh, gb, gh0, gc0);
     });
-    return py::make_tuple(gx, gw_ih, gw_hh, gb, gh0, gc0);
+    return g.tuple();
   }, py::arg("grad_y"), py::arg("grad_hn"), py::arg("grad_cn"), py::arg("x"), py::arg("w_ih"),
      py::arg("w_hh"), py::arg("saved"), py::arg("need_input") = true,
      py::arg("need_weights") = true, py::arg("need_states") = true,
@@ -136,35 +177,23 @@ void bind_rnn(py::module_& m) {
                                     const py::object& b_ih, const py::object& b_hh,
                                     const py::object& h0, const py::object& c0) {
     const char* fn = "lstm_forward_embedded";
-    if (ids.ndim() != 2 || table.ndim() != 2)
-      throw py::value_error(std::string(fn) + ": ids must be 2-D (T, B) and table 2-D (V, I), got " +
-                            shape_str(ids) + " and " + shape_str(table));
-    if (w_hh.ndim() != 2 || w_hh.shape(1) < 1 || w_hh.shape(0) != 4 * w_hh.shape(1))
-      throw py::value_error(std::string(fn) + ": w_hh must have shape (4 H, H) with H >= 1, got " +
-                            shape_str(w_hh));
-    const RnnShape s{ids.shape(0), ids.shape(1), table.shape(1), w_hh.shape(1)};
-    need_shape(w_ih, {4 * s.hidden, s.input}, fn, "w_ih");
-    const py::ssize_t t = s.steps, b = s.batch, h = s.hidden;
-    py::array y = new_array(table.dtype(), {t, b, h}), h_n = new_array(table.dtype(), {b, h}),
-              c_n = new_array(table.dtype(), {b, h});
-    py::array saved = new_array(table.dtype(), {py::ssize_t(lstm_saved_size(s))});
+    const RnnShape s = embedded_shape(ids, table, w_ih, w_hh, fn);
+    LstmOutputs out(table.dtype(), s);
     const int64_t* idp = checked_data<int64_t>(ids, fn, "ids");
     by_float_dtype(table, fn, [&](auto tag) {
       using T = decltype(tag);
       const T* tp = checked_data<T>(table, fn, "table");
       const T* wi = checked_data<T>(w_ih, fn, "w_ih");
       const T* wh = checked_data<T>(w_hh, fn, "w_hh");
-      const T* bi = optional_data<T>(b_ih, {4 * h}, fn, "b_ih");
-      const T* bh = optional_data<T>(b_hh, {4 * h}, fn, "b_hh");
-      const T* h0p = optional_data<T>(h0, {b, h}, fn, "h0");
-      const T* c0p = optional_data<T>(c0, {b, h}, fn, "c0");
-      T *yp = static_cast<T*>(y.mutable_data()), *hn = static_cast<T*>(h_n.mutable_data()),
-        *cn = static_cast<T*>(c_n.mutable_data()), *sv = static_cast<T*>(saved.mutable_data());
+      const LstmOptionals<T> o(b_ih, b_hh, h0, c0, s, fn);
+      T *y = out_ptr<T>(out.y), *hn = out_ptr<T>(out.h_n), *cn = out_ptr<T>(out.c_n),
+        *sv = out_ptr<T>(out.saved);
       const int64_t vocab = table.shape(0);
       py::gil_scoped_release release;
-      lstm_forward_embedded<T>(s, idp, tp, vocab, wi, wh, bi, bh, h0p, c0p, yp, hn, cn, sv);
+      lstm_forward_embedded<T>(s, idp, tp, vocab, wi, wh, o.b_ih, o.b_hh, o.h0, o.c0, y, hn, cn,
+                               sv);
     });
-    return py::make_tuple(y, h_n, c_n, saved);
+    return out.tuple();
   }, py::arg("ids"), py::arg("table"), py::arg("w_ih"), py::arg("w_hh"),
      py::arg("b_ih") = py::none(), py::arg("b_hh") = py::none(), py::arg("h0") = py::none(),
      py::arg("c0") = py::none(),
@@ -177,21 +206,10 @@ void bind_rnn(py::module_& m) {
                                      const py::array& w_hh, const py::array& saved,
                                      bool need_table, bool need_weights, bool need_states) {
     const char* fn = "lstm_backward_embedded";
-    if (ids.ndim() != 2 || table.ndim() != 2)
-      throw py::value_error(std::string(fn) + ": ids must be 2-D (T, B) and table 2-D (V, I), got " +
-                            shape_str(ids) + " and " + shape_str(table));
-    if (w_hh.ndim() != 2 || w_hh.shape(1) < 1 || w_hh.shape(0) != 4 * w_hh.shape(1))
-      throw py::value_error(std::string(fn) + ": w_hh must have shape (4 H, H) with H >= 1, got " +
-                            shape_str(w_hh));
-    const RnnShape s{ids.shape(0), ids.shape(1), table.shape(1), w_hh.shape(1)};
-    need_shape(w_ih, {4 * s.hidden, s.input}, fn, "w_ih");
-    const py::ssize_t t = s.steps, b = s.batch, i = s.input, h = s.hidden;
-    const py::dtype dt = table.dtype();
-    py::object gt = maybe_array(need_table, dt, {table.shape(0), i});
-    py::object gw_ih = maybe_array(need_weights, dt, {4 * h, i});
-    py::object gw_hh = maybe_array(need_weights, dt, {4 * h, h});
-    py::object gb = maybe_array(need_weights, dt, {4 * h});
-    py::object gh0 = maybe_array(need_states, dt, {b, h}), gc0 = maybe_array(need_states, dt, {b, h});
+    const RnnShape s = embedded_shape(ids, table, w_ih, w_hh, fn);
+    const py::ssize_t t = s.steps, b = s.batch, h = s.hidden;
+    LstmGradients g(table.dtype(), s, {table.shape(0), s.input}, need_table, need_weights,
+                    need_states);
     const int64_t* idp = checked_data<int64_t>(ids, fn, "ids");
     by_float_dtype(table, fn, [&](auto tag) {
       using T = decltype(tag);
@@ -202,14 +220,14 @@ void bind_rnn(py::module_& m) {
       const T* wi = checked_data<T>(w_ih, fn, "w_ih");
       const T* wh = checked_data<T>(w_hh, fn, "w_hh");
       const T* sv = data_of<T>(saved, {py::ssize_t(lstm_saved_size(s))}, fn, "saved");
-      T *o_t = out_ptr<T>(gt), *o_wi = out_ptr<T>(gw_ih), *o_wh = out_ptr<T>(gw_hh),
-        *o_b = out_ptr<T>(gb), *o_h0 = out_ptr<T>(gh0), *o_c0 = out_ptr<T>(gc0);
+      T *gt = out_ptr<T>(g.input), *gwi = out_ptr<T>(g.w_ih), *gwh = out_ptr<T>(g.w_hh),
+        *gb = out_ptr<T>(g.b), *gh0 = out_ptr<T>(g.h0), *gc0 = out_ptr<T>(g.c0);
       const int64_t vocab = table.shape(0);
       py::gil_scoped_release release;
-      lstm_backward_embedded<T>(s, gy, ghn, gcn, idp, tp, vocab, wi, wh, sv, o_t, o_wi, o_wh, o_b,
-                                o_h0, o_c0);
+      lstm_backward_embedded<T>(s, gy, ghn, gcn, idp, tp, vocab, wi, wh, sv, gt, gwi, gwh, gb,
+                                gh0, gc0);
     });
-    return py::make_tuple(gt, gw_ih, gw_hh, gb, gh0, gc0);
+    return g.tuple();
   }, py::arg("grad_y"), py::arg("grad_hn"), py::arg("grad_cn"), py::arg("ids"), py::arg("table"),
      py::arg("w_ih"), py::arg("w_hh"), py::arg("saved"), py::arg("need_table") = true,
      py::arg("need_weights") = true, py::arg("need_states") = true,
