@@ -98,7 +98,7 @@ void rnn_step_backward(const RnnStep<float>& s) {
 
 // Blocks of kWidth positions x kWidth units: each position's run of units is one (masked) vector
 // load from its table row, and a register transpose turns the block feature-major (a hardware
-// gather per element cost three times as much).
+// gather per element took nearly twice as long).
 template <class V>
 void gather_transposed(float* out, int64_t ld_out, const float* table, int64_t ld_table,
                        const int32_t* ids, int64_t rows, int64_t n) {
