@@ -18,7 +18,6 @@ from collections import namedtuple
 import numpy as np
 
 from nnx import _kernels as K
-from nnx import _memory
 from nnx.autograd import Function
 from nnx.nn.functional import _float_input
 from nnx.tensor import Tensor
@@ -102,7 +101,7 @@ def _shape_str(shape) -> str:
 
 def _layer_args(who: str, x, w_ih, w_hh, b_ih, b_hh, states: dict, gates: int):
     """Checked (x, w_ih, w_hh, b_ih, b_hh, *states) of one recurrent layer; a missing state
-    becomes zeros (a plain array, so that it gets no gradient)."""
+    stays None (zeros, and no gradient)."""
     x = _float_input(x, who)
     return (x, *_weights_and_states(who, x.shape, x.dtype, w_ih, w_hh, b_ih, b_hh, states,
                                     gates))
@@ -141,9 +140,7 @@ def _weights_and_states(who: str, x_shape, dtype, w_ih, w_hh, b_ih, b_hh, states
     out_states = []
     expected = (x_shape[1], hid)
     for name, s in states.items():
-        if s is None:
-            s = _memory.zeros(expected, dtype)
-        else:
+        if s is not None:  # None stays None: the kernels start from zeros
             s = _float_input(s, who, name)
             if s.shape != expected:
                 raise ValueError(f"{who}: {name} must have shape (batch, hidden_size) = "
