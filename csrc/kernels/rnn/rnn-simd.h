@@ -11,9 +11,26 @@
 
 namespace nnx::kernels::simd {
 
+// A block whose rows are back to back (every row stride equals batch, as the runtime's dense
+// step blocks are) as one row of units * batch values: one vector loop instead of one per unit,
+// the mask only at its very end.
+inline LstmStep<float> one_row(LstmStep<float> s) {
+  const bool dense = s.gates_ld == s.batch && s.state_ld == s.batch &&
+                     (!s.dh || s.dh_ld == s.batch) && (!s.dc || s.dc_ld == s.batch);
+  if (dense) s.batch *= s.units, s.units = 1;
+  return s;
+}
+inline RnnStep<float> one_row(RnnStep<float> s) {
+  const bool dense = s.h_ld == s.batch && (!s.dh || s.dh_ld == s.batch) &&
+                     (!s.dz || s.dz_ld == s.batch);
+  if (dense) s.batch *= s.units, s.units = 1;
+  return s;
+}
+
 template <class V>
-void lstm_step_forward(const LstmStep<float>& s) {
+void lstm_step_forward(const LstmStep<float>& step) {
   using R = typename V::R;
+  const LstmStep<float> s = one_row(step);
   for (int64_t j = 0; j < s.units; ++j) {
     float* zi = s.gates + j * s.gates_ld;
     float* zf = zi + s.gate_stride;
@@ -37,9 +54,10 @@ void lstm_step_forward(const LstmStep<float>& s) {
 }
 
 template <class V>
-void lstm_step_backward(const LstmStep<float>& s) {
+void lstm_step_backward(const LstmStep<float>& step) {
   using R = typename V::R;
   const R one = V::set1(1.0f);
+  const LstmStep<float> s = one_row(step);
   for (int64_t j = 0; j < s.units; ++j) {
     const float* gi = s.gates + j * s.gates_ld;
     const float* gf = gi + s.gate_stride;
@@ -69,7 +87,8 @@ void lstm_step_backward(const LstmStep<float>& s) {
 }
 
 template <class V>
-void rnn_step_forward(const RnnStep<float>& s) {
+void rnn_step_forward(const RnnStep<float>& step) {
+  const RnnStep<float> s = one_row(step);
   for (int64_t j = 0; j < s.units; ++j) {
     float* h = s.h + j * s.h_ld;
     for_vectors<V>(0, s.batch, [&](int64_t b, int n) {
@@ -80,8 +99,9 @@ void rnn_step_forward(const RnnStep<float>& s) {
 }
 
 template <class V>
-void rnn_step_backward(const RnnStep<float>& s) {
+void rnn_step_backward(const RnnStep<float>& step) {
   using R = typename V::R;
+  const RnnStep<float> s = one_row(step);
   for (int64_t j = 0; j < s.units; ++j) {
     const float* h = s.h + j * s.h_ld;
     const float* dh = s.dh + j * s.dh_ld;
