@@ -397,6 +397,7 @@ class InputProjection {
       for (int64_t p = 0; p < d.cols; ++p) ids_[p] = int32_t(in.ids[p]);
     } else {
       x_t_ = runtime::workspace_of<T>(runtime::Slot::col, size_t(d.cols * d.input));
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && d.steps > 1)
       for (int64_t t = 0; t < d.steps; ++t)
         transpose(x_t_ + t * d.input * d.batch, d.batch, in.x + t * d.batch * d.input, d.input,
                   d.batch, d.input);
