@@ -137,6 +137,16 @@ def _rnn_everything(shape, dtype, nonlinearity, seed=0):
     return (y, hn) + tuple(K.rnn_backward(gy, gh, x, w_ih, w_hh, saved, nonlinearity))
 
 
+def _embedded_everything(shape, dtype, seed=0):
+    t, b, i, h = shape
+    ids, table, w_ih, w_hh, b_ih, b_hh, h0, c0 = _embedded_case(t, b, 2 * i + 1, i, h, dtype, seed)
+    y, hn, cn, saved = K.lstm_forward_embedded(ids, table, w_ih, w_hh, b_ih, b_hh, h0, c0)
+    rng = np.random.default_rng(seed + 1)
+    gy, gh, gc = (rng.standard_normal(s).astype(dtype) for s in ((t, b, h), (b, h), (b, h)))
+    return (y, hn, cn) + tuple(K.lstm_backward_embedded(gy, gh, gc, ids, table, w_ih, w_hh,
+                                                        saved))
+
+
 @pytest.mark.parametrize("shape", KERNEL_SHAPES)
 def test_fused_steps_match_reference_on_every_isa(shape, isa):
     """float32 through each ISA's fused steps (and the reference steps under "ref") against the
@@ -157,7 +167,8 @@ def test_recurrent_layers_are_bitwise_equal_for_any_thread_count(shape, threads)
     for n in (1, 2, 3):
         _core.set_num_threads(n)
         results.append(_lstm_everything(shape, np.float32)
-                       + _rnn_everything(shape, np.float32, "tanh"))
+                       + _rnn_everything(shape, np.float32, "tanh")
+                       + _embedded_everything(shape, np.float32))
     for other in results[1:]:
         for a, e in zip(other, results[0]):
             np.testing.assert_array_equal(a, e)
