@@ -135,25 +135,6 @@ void transpose(T* dst, int64_t ld_dst, const T* src, int64_t ld_src, int64_t row
     }
 }
 
-// out[r] = sum of row r of x (rows x cols), each row summed in a fixed order: 16 interleaved
-// partial sums (which the compiler vectorises), then those in order.
-template <typename T>
-void row_sums(T* out, const T* x, int64_t ld, int64_t rows, int64_t cols, int threads) {
-  (void)threads;
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && rows * cols >= (1 << 16))
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* row = x + r * ld;
-    T part[16] = {};
-    int64_t p = 0;
-    for (; p + 16 <= cols; p += 16)
-      for (int i = 0; i < 16; ++i) part[i] += row[p + i];
-    for (int i = 0; p < cols; ++p, ++i) part[i] += row[p];
-    T sum = 0;
-    for (T v : part) sum += v;
-    out[r] = sum;
-  }
-}
-
 // The step kernels of the active ISA for float, the references for double and NNX_ISA=ref.
 template <typename T>
 struct StepKernels {
@@ -496,6 +477,37 @@ void store_step_gradient(const Dims& d, T* dz_all, int64_t t, int64_t u0, int64_
     }
 }
 
+// grad_b of a dense-input layer, summed while the steps run: each step adds its dz block into a
+// (G H, B) accumulator (a thread adds only its own units' rows, in step order), and each row of
+// that is summed after the loop, in a fixed order.
+template <typename T>
+class BiasGradient {
+ public:
+  explicit BiasGradient(const Dims& d) : d_(d), acc_(size_t(d.gate_block()), T(0)) {}
+
+  // Rows [u0, u0 + units) of every gate of a step's dz block (dense, as in the steps).
+  void step(int64_t u0, int64_t units, const T* dz) {
+    for (int64_t q = 0; q < d_.gates; ++q) {
+      const int64_t first = q * d_.state_block() + u0 * d_.batch, count = units * d_.batch;
+      T* acc = acc_.data() + first;
+      const T* add = dz + first;
+      for (int64_t e = 0; e < count; ++e) acc[e] += add[e];
+    }
+  }
+
+  void finish(T* grad_b) const {
+    for (int64_t r = 0; r < d_.gate_rows(); ++r) {
+      T sum = 0;
+      for (int64_t b = 0; b < d_.batch; ++b) sum += acc_[size_t(r * d_.batch + b)];
+      grad_b[r] = sum;
+    }
+  }
+
+ private:
+  Dims d_;
+  std::vector<T> acc_;
+};
+
 // grad_x of a dense input, one step at a time: grad_x_t^T = W_ih^T dz_t (I, B), with W_ih^T
 // packed once and dz_t the dense block the recurrent product reads anyway (as one GEMM over all
 // T B positions after the loop, its (T B, I) output with a small I ran at half speed). Each
@@ -571,18 +583,17 @@ class ProjectionGradient {
 
 // After the backward steps: grad_w_hh as one GEMM over all T B columns of dz_all (G H, T B), and
 // grad_h0 = (W_hh^T dz_1)^T from dz_first, step 1's dz block; for a dense input also grad_w_ih
-// and grad_b over dz_all.
+// over dz_all.
 template <typename T>
 void finish_backward(const Dims& d, const T* dz_all, const LayerInput<T>& in,
                      const T* hidden_rows, const StepWeight<T>& w_hh_t, const T* dz_first,
-                     T* grad_w_ih, T* grad_w_hh, T* grad_b, T* grad_h0, int threads) {
+                     T* grad_w_ih, T* grad_w_hh, T* grad_h0, int threads) {
   const int64_t rows = d.gate_rows();
   // The hidden states entering steps 1..T: rows [0, T B) of the batch-major copy.
   if (grad_w_hh)
     gemm(Trans::N, Trans::N, rows, d.hidden, d.cols, dz_all, d.ld, hidden_rows, d.hidden, T(0),
          grad_w_hh, d.hidden, nullptr, threads);
   if (!in.ids) {
-    if (grad_b) row_sums(grad_b, dz_all, d.ld, rows, d.cols, threads);
     if (grad_w_ih)
       gemm(Trans::N, Trans::N, rows, d.input, d.cols, dz_all, d.ld, in.x, d.input, T(0),
            grad_w_ih, d.input, nullptr, threads);
@@ -659,6 +670,8 @@ void lstm_backward_impl(const Dims& d, const T* grad_y, const T* grad_hn, const 
   if (!in.ids && grad_input) grad_x.emplace(d, w_ih, grad_input, threads);
   std::optional<ProjectionGradient<T>> projection;  // embedding input
   if (in.ids && (grad_input || grad_w_ih || grad_b)) projection.emplace(d, in);
+  std::optional<BiasGradient<T>> bias;  // dense input (an embedding's comes from dp)
+  if (!in.ids && grad_b) bias.emplace(d);
   run_steps(w, d, true, [&](int64_t t, int64_t u0, int64_t units, Share share) {
     T* dh_t = dh + t * d.state_block() + u0 * d.batch;
     if (t + 1 < d.steps) {
@@ -682,11 +695,13 @@ void lstm_backward_impl(const Dims& d, const T* grad_y, const T* grad_hn, const 
     kernels.lstm_backward(step);
     store_step_gradient(d, dz_all, t, u0, units, dz.at(t));
     if (projection) projection->step(t, u0, units, dz.at(t), kernels);
+    if (bias) bias->step(u0, units, dz.at(t));
   });
   if (grad_x) grad_x->step(0, dz.at(0), Share{0, 1});
   if (projection) projection->finish(w_ih, grad_input, grad_w_ih, grad_b, threads);
-  finish_backward(d, dz_all, in, s.hidden_rows, w, dz.at(0), grad_w_ih, grad_w_hh, grad_b,
-                  grad_h0, threads);
+  if (bias) bias->finish(grad_b);
+  finish_backward(d, dz_all, in, s.hidden_rows, w, dz.at(0), grad_w_ih, grad_w_hh, grad_h0,
+                  threads);
   if (grad_c0) transpose(grad_c0, d.hidden, dc, d.batch, d.hidden, d.batch);
 }
 
@@ -824,6 +839,8 @@ void rnn_backward(const RnnShape& shape, RnnNonlinearity act, const T* grad_y, c
   const StepKernels<T> kernels;
   std::optional<InputGradient<T>> input_gradient;
   if (grad_x) input_gradient.emplace(d, w_ih, grad_x, threads);
+  std::optional<BiasGradient<T>> bias;
+  if (grad_b) bias.emplace(d);
   run_steps(w, d, true, [&](int64_t t, int64_t u0, int64_t units, Share share) {
     T* dz_t = dz + t * d.state_block() + u0 * d.batch;
     if (t + 1 < d.steps) {
@@ -843,12 +860,13 @@ void rnn_backward(const RnnShape& shape, RnnNonlinearity act, const T* grad_y, c
     step.dz_ld = d.batch;
     kernels.rnn_backward(step);
     store_step_gradient(d, dz_all, t, u0, units, dz + t * d.state_block());
+    if (bias) bias->step(u0, units, dz + t * d.state_block());
   });
+  if (bias) bias->finish(grad_b);
   if (input_gradient) input_gradient->step(0, dz, Share{0, 1});
   LayerInput<T> in;
   in.x = x;
-  finish_backward(d, dz_all, in, s.hidden_rows, w, dz, grad_w_ih, grad_w_hh, grad_b, grad_h0,
-                  threads);
+  finish_backward(d, dz_all, in, s.hidden_rows, w, dz, grad_w_ih, grad_w_hh, grad_h0, threads);
 }
 
 template <typename T>
