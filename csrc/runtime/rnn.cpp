@@ -139,37 +139,37 @@ void transpose(T* dst, int64_t ld_dst, const T* src, int64_t ld_src, int64_t row
 template <typename T>
 struct StepKernels {
   const kernels::RnnKernels* simd = runtime::float_kernels<T>(&runtime::KernelTable::rnn);
+
   void lstm_forward(const LstmStep<T>& s) const {
-    if constexpr (std::is_same_v<T, float>)
-      if (simd) return simd->lstm_step_forward(s);
-    kernels::ref::lstm_step_forward<T>(s);
+    run(&kernels::RnnKernels::lstm_step_forward, kernels::ref::lstm_step_forward<T>, s);
   }
   void lstm_backward(const LstmStep<T>& s) const {
-    if constexpr (std::is_same_v<T, float>)
-      if (simd) return simd->lstm_step_backward(s);
-    kernels::ref::lstm_step_backward<T>(s);
+    run(&kernels::RnnKernels::lstm_step_backward, kernels::ref::lstm_step_backward<T>, s);
   }
   void rnn_forward(const RnnStep<T>& s) const {
-    if constexpr (std::is_same_v<T, float>)
-      if (simd) return simd->rnn_step_forward(s);
-    kernels::ref::rnn_step_forward<T>(s);
+    run(&kernels::RnnKernels::rnn_step_forward, kernels::ref::rnn_step_forward<T>, s);
   }
   void rnn_backward(const RnnStep<T>& s) const {
-    if constexpr (std::is_same_v<T, float>)
-      if (simd) return simd->rnn_step_backward(s);
-    kernels::ref::rnn_step_backward<T>(s);
+    run(&kernels::RnnKernels::rnn_step_backward, kernels::ref::rnn_step_backward<T>, s);
   }
   void gather_transposed(T* out, int64_t ld_out, const T* table, int64_t ld_table,
                          const int32_t* ids, int64_t rows, int64_t n) const {
-    if constexpr (std::is_same_v<T, float>)
-      if (simd) return simd->gather_transposed(out, ld_out, table, ld_table, ids, rows, n);
-    kernels::ref::gather_transposed<T>(out, ld_out, table, ld_table, ids, rows, n);
+    run(&kernels::RnnKernels::gather_transposed, kernels::ref::gather_transposed<T>, out, ld_out,
+        table, ld_table, ids, rows, n);
   }
   void scatter_add_transposed(T* table, int64_t ld_table, const T* in, int64_t ld_in,
                               const int32_t* ids, int64_t rows, int64_t n) const {
+    run(&kernels::RnnKernels::scatter_add_transposed, kernels::ref::scatter_add_transposed<T>,
+        table, ld_table, in, ld_in, ids, rows, n);
+  }
+
+ private:
+  // The table's kernel for float when there is one, else the reference.
+  template <class Simd, class Ref, class... Args>
+  void run(Simd kernels::RnnKernels::*simd_kernel, Ref ref, const Args&... args) const {
     if constexpr (std::is_same_v<T, float>)
-      if (simd) return simd->scatter_add_transposed(table, ld_table, in, ld_in, ids, rows, n);
-    kernels::ref::scatter_add_transposed<T>(table, ld_table, in, ld_in, ids, rows, n);
+      if (simd) return (simd->*simd_kernel)(args...);
+    ref(args...);
   }
 };
 

@@ -116,61 +116,59 @@ void rnn_step_backward(const RnnStep<float>& step) {
   }
 }
 
-// Blocks of kWidth positions x kWidth units: each position's run of units is one (masked) vector
-// load from its table row, and a register transpose turns the block feature-major (a hardware
-// gather per element took nearly twice as long).
-template <class V>
-void gather_transposed(float* out, int64_t ld_out, const float* table, int64_t ld_table,
-                       const int32_t* ids, int64_t rows, int64_t n) {
-  constexpr int W = V::kWidth;
-  for (int64_t r0 = 0; r0 < rows; r0 += W) {
-    const int nr = int(std::min<int64_t>(W, rows - r0));
-    for (int64_t b0 = 0; b0 < n; b0 += W) {
-      const int nb = int(std::min<int64_t>(W, n - b0));
-      typename V::R v[W];
-      for (int i = 0; i < W; ++i)
-        v[i] = i < nb ? load<V>(table + ids[b0 + i] * ld_table + r0, nr) : V::zero();
-      V::transpose(v);
-      for (int j = 0; j < nr; ++j) store<V>(out + (r0 + j) * ld_out + b0, v[j], nb);
-    }
-  }
-}
-
-// The same blocks the other way: W units x W positions are loaded and transposed, and each
-// position's run of units is added to its id's row, positions in order.
-template <class V>
-void scatter_add_transposed(float* table, int64_t ld_table, const float* in, int64_t ld_in,
-                            const int32_t* ids, int64_t rows, int64_t n) {
-  constexpr int W = V::kWidth;
-  for (int64_t r0 = 0; r0 < rows; r0 += W) {
-    const int nr = int(std::min<int64_t>(W, rows - r0));
-    for (int64_t b0 = 0; b0 < n; b0 += W) {
-      const int nb = int(std::min<int64_t>(W, n - b0));
-      typename V::R v[W];
-      for (int i = 0; i < W; ++i) v[i] = i < nr ? load<V>(in + (r0 + i) * ld_in + b0, nb) : V::zero();
-      V::transpose(v);
-      for (int j = 0; j < nb; ++j) {
-        float* row = table + ids[b0 + j] * ld_table + r0;
-        store<V>(row, V::add(load<V>(row, nr), v[j]), nr);
-      }
-    }
-  }
-}
-
-template <class V>
-void transpose(float* dst, int64_t ld_dst, const float* src, int64_t ld_src, int64_t rows,
-               int64_t cols) {
+// Walks a (rows x cols) matrix in kWidth x kWidth blocks, row blocks in order and the blocks of
+// each in column order: row(i, j0, count) loads count values of row i from column j0, a register
+// transpose turns the block over, and column(j, i0, v, count) receives column j's count values
+// from row i0.
+template <class V, class Row, class Column>
+void for_transposed_blocks(int64_t rows, int64_t cols, Row row, Column column) {
   constexpr int W = V::kWidth;
   for (int64_t i0 = 0; i0 < rows; i0 += W) {
     const int ni = int(std::min<int64_t>(W, rows - i0));
     for (int64_t j0 = 0; j0 < cols; j0 += W) {
       const int nj = int(std::min<int64_t>(W, cols - j0));
       typename V::R v[W];
-      for (int i = 0; i < W; ++i) v[i] = i < ni ? load<V>(src + (i0 + i) * ld_src + j0, nj) : V::zero();
+      for (int i = 0; i < W; ++i) v[i] = i < ni ? row(i0 + i, j0, nj) : V::zero();
       V::transpose(v);
-      for (int j = 0; j < nj; ++j) store<V>(dst + (j0 + j) * ld_dst + i0, v[j], ni);
+      for (int j = 0; j < nj; ++j) column(j0 + j, i0, v[j], ni);
     }
   }
+}
+
+// Each position's run of units is one (masked) vector load from its table row, and the register
+// transpose turns a block feature-major (a hardware gather per element took nearly twice as
+// long).
+template <class V>
+void gather_transposed(float* out, int64_t ld_out, const float* table, int64_t ld_table,
+                       const int32_t* ids, int64_t rows, int64_t n) {
+  for_transposed_blocks<V>(
+      n, rows,
+      [&](int64_t b, int64_t r0, int count) { return load<V>(table + ids[b] * ld_table + r0, count); },
+      [&](int64_t r, int64_t b0, typename V::R v, int count) {
+        store<V>(out + r * ld_out + b0, v, count);
+      });
+}
+
+// The other way: each position's run of units is added to its id's row, positions in order.
+template <class V>
+void scatter_add_transposed(float* table, int64_t ld_table, const float* in, int64_t ld_in,
+                            const int32_t* ids, int64_t rows, int64_t n) {
+  for_transposed_blocks<V>(
+      rows, n, [&](int64_t r, int64_t b0, int count) { return load<V>(in + r * ld_in + b0, count); },
+      [&](int64_t b, int64_t r0, typename V::R v, int count) {
+        float* row = table + ids[b] * ld_table + r0;
+        store<V>(row, V::add(load<V>(row, count), v), count);
+      });
+}
+
+template <class V>
+void transpose(float* dst, int64_t ld_dst, const float* src, int64_t ld_src, int64_t rows,
+               int64_t cols) {
+  for_transposed_blocks<V>(
+      rows, cols, [&](int64_t i, int64_t j0, int count) { return load<V>(src + i * ld_src + j0, count); },
+      [&](int64_t j, int64_t i0, typename V::R v, int count) {
+        store<V>(dst + j * ld_dst + i0, v, count);
+      });
 }
 
 template <class V>

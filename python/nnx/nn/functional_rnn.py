@@ -29,6 +29,20 @@ __all__ = ["embedding", "lstm_layer", "lstm_layer_embedded", "rnn_layer"]
 # Recurrent layers
 
 
+def _needs(n, states: int) -> tuple:
+    """The (input, weights, states) flags of a layer's backward from needs_input_grad n, whose
+    arguments are input, w_ih, w_hh, b_ih, b_hh and `states` initial states."""
+    return n[0], any(n[1:5]), any(n[5:5 + states])
+
+
+def _layer_grads(n, g_input, gw_ih, gw_hh, gb, *g_states) -> tuple:
+    """The gradients a layer's backward returns for those arguments: None where not needed, the
+    bias gradient for both biases (they enter only as a sum)."""
+    return (g_input, gw_ih if n[1] else None, gw_hh if n[2] else None, gb if n[3] else None,
+            gb.copy() if n[4] else None,
+            *(g if n[5 + k] else None for k, g in enumerate(g_states)))
+
+
 class LSTMLayer(Function):
     """(y, h_n, c_n) of one LSTM layer over x (T, B, I); see ``nnx._kernels.lstm_forward``."""
 
@@ -42,11 +56,8 @@ class LSTMLayer(Function):
     def backward(ctx, grad_y, grad_hn, grad_cn):
         x, w_ih, w_hh, *saved = ctx.saved_tensors
         n = ctx.needs_input_grad
-        needs = (n[0], any(n[1:5]), n[5] or n[6])
-        gx, gw_ih, gw_hh, gb, gh0, gc0 = K.lstm_backward(grad_y, grad_hn, grad_cn, x, w_ih, w_hh,
-                                                         tuple(saved), needs)
-        return (gx, gw_ih if n[1] else None, gw_hh if n[2] else None, gb if n[3] else None,
-                gb.copy() if n[4] else None, gh0 if n[5] else None, gc0 if n[6] else None)
+        return _layer_grads(n, *K.lstm_backward(grad_y, grad_hn, grad_cn, x, w_ih, w_hh,
+                                                tuple(saved), _needs(n, 2)))
 
 
 class RNNLayer(Function):
@@ -63,11 +74,9 @@ class RNNLayer(Function):
     def backward(ctx, grad_y, grad_hn):
         x, w_ih, w_hh, *saved = ctx.saved_tensors
         n = ctx.needs_input_grad
-        needs = (n[0], any(n[1:5]), n[5])
-        gx, gw_ih, gw_hh, gb, gh0 = K.rnn_backward(grad_y, grad_hn, x, w_ih, w_hh, tuple(saved),
-                                                   ctx.nonlinearity, needs)
-        return (gx, gw_ih if n[1] else None, gw_hh if n[2] else None, gb if n[3] else None,
-                gb.copy() if n[4] else None, gh0 if n[5] else None, None)
+        grads = K.rnn_backward(grad_y, grad_hn, x, w_ih, w_hh, tuple(saved), ctx.nonlinearity,
+                               _needs(n, 1))
+        return (*_layer_grads(n, *grads), None)
 
 
 class EmbeddedLSTMLayer(Function):
@@ -85,14 +94,11 @@ class EmbeddedLSTMLayer(Function):
     def backward(ctx, grad_y, grad_hn, grad_cn):
         table, w_ih, w_hh, *saved = ctx.saved_tensors
         n = ctx.needs_input_grad
-        needs = (n[0], any(n[1:5]), n[5] or n[6])
-        gt, gw_ih, gw_hh, gb, gh0, gc0 = K.lstm_backward_embedded(
-            grad_y, grad_hn, grad_cn, ctx.ids, table, w_ih, w_hh, tuple(saved), needs)
+        gt, *grads = K.lstm_backward_embedded(grad_y, grad_hn, grad_cn, ctx.ids, table, w_ih,
+                                              w_hh, tuple(saved), _needs(n, 2))
         if gt is not None and ctx.padding_idx is not None:
             gt[ctx.padding_idx] = 0  # the padding row never receives a gradient
-        return (gt, gw_ih if n[1] else None, gw_hh if n[2] else None, gb if n[3] else None,
-                gb.copy() if n[4] else None, gh0 if n[5] else None, gc0 if n[6] else None,
-                None, None)
+        return (*_layer_grads(n, gt, *grads), None, None)
 
 
 def _shape_str(shape) -> str:

@@ -51,6 +51,12 @@ def _same_dtype(who: str, x, name: str, t) -> None:
                         "with .float() or .double(), or the module with .to(dtype))")
 
 
+def _check_features(who: str, x, input_size: int) -> None:
+    if x.shape[-1] != input_size:
+        raise ValueError(f"{who}: input_size is {input_size} but the input has {x.shape[-1]} "
+                         f"features in its last dimension (input shape {_shape_str(x.shape)})")
+
+
 class _RNNBase(Module):
     """The stack of layers shared by ``RNN`` and ``LSTM``; ``_gates`` is 1 or 4."""
 
@@ -133,10 +139,7 @@ class _RNNBase(Module):
                 "(seq_len, batch, input_size)"
             raise ValueError(f"{who}: input must be 3-D {layout} or 2-D (seq_len, input_size) "
                              f"for one unbatched sequence, got shape {_shape_str(x.shape)}")
-        if x.shape[-1] != self.input_size:
-            raise ValueError(f"{who}: input_size is {self.input_size} but the input has "
-                             f"{x.shape[-1]} features in its last dimension (input shape "
-                             f"{_shape_str(x.shape)})")
+        _check_features(who, x, self.input_size)
         weight = self.weight_ih_l0
         _same_dtype(who, x, "weight_ih_l0", weight)
         batched = x.ndim == 3
@@ -342,10 +345,7 @@ class _CellBase(Module):
         if x.ndim not in (1, 2):
             raise ValueError(f"{who}: input must be 2-D (batch, input_size) or 1-D (input_size,)"
                              f", got shape {_shape_str(x.shape)}")
-        if x.shape[-1] != self.input_size:
-            raise ValueError(f"{who}: input_size is {self.input_size} but the input has "
-                             f"{x.shape[-1]} features in its last dimension (input shape "
-                             f"{_shape_str(x.shape)})")
+        _check_features(who, x, self.input_size)
         _same_dtype(who, x, "weight_ih", self.weight_ih)
         batched = x.ndim == 2
         if not batched:
