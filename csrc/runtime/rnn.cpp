@@ -329,8 +329,8 @@ void run_steps(const StepWeight<T>& w, const Dims& d, bool reverse, Step step) {
 }
 
 // Two dense (rows, B) buffers for the B operand of the next step's product when it is not kept
-// anyway (LSTM: h_t in forward, dz_t in backward): the step kernel writes into buffer t % 2 while
-// other threads may still read the other one. Buffer i holds the value of time index i.
+// anyway (the LSTM's h_t in forward): the step kernel writes into buffer t % 2 while other
+// threads may still read the other one. Buffer i holds the value of time index i.
 template <typename T>
 class StepOperand {
  public:
@@ -465,51 +465,26 @@ T* hidden_gradients(const Dims& d, const T* grad_y, const T* grad_hn, int thread
   return dh;
 }
 
-// Rows [u0, u0 + units) of every gate of step t's dz block into the (G H, T B) matrix dz_all,
-// which the whole-sequence gradient GEMMs read.
+// grad_b of a dense-input layer from dz_all (G H, T B): per row, the columns of each step are
+// added into B partial sums, steps in order, and those summed in order; rows in parallel.
 template <typename T>
-void store_step_gradient(const Dims& d, T* dz_all, int64_t t, int64_t u0, int64_t units,
-                         const T* dz) {
-  // Runs of B values: a plain loop the compiler vectorises in place, where a memmove call per
-  // run cost more than the copying (a few per cent of a backward pass).
-  for (int64_t q = 0; q < d.gates; ++q)
-    for (int64_t j = u0; j < u0 + units; ++j) {
-      const T* src = dz + q * d.state_block() + j * d.batch;
-      T* dst = dz_all + (q * d.hidden + j) * d.ld + t * d.batch;
-      for (int64_t b = 0; b < d.batch; ++b) dst[b] = src[b];
-    }
-}
-
-// grad_b of a dense-input layer, summed while the steps run: each step adds its dz block into a
-// (G H, B) accumulator (a thread adds only its own units' rows, in step order), and each row of
-// that is summed after the loop, in a fixed order.
-template <typename T>
-class BiasGradient {
- public:
-  explicit BiasGradient(const Dims& d) : d_(d), acc_(size_t(d.gate_block()), T(0)) {}
-
-  // Rows [u0, u0 + units) of every gate of a step's dz block (dense, as in the steps).
-  void step(int64_t u0, int64_t units, const T* dz) {
-    for (int64_t q = 0; q < d_.gates; ++q) {
-      const int64_t first = q * d_.state_block() + u0 * d_.batch, count = units * d_.batch;
-      T* acc = acc_.data() + first;
-      const T* add = dz + first;
-      for (int64_t e = 0; e < count; ++e) acc[e] += add[e];
-    }
-  }
-
-  void finish(T* grad_b) const {
-    for (int64_t r = 0; r < d_.gate_rows(); ++r) {
+void bias_gradient(const Dims& d, const T* dz_all, T* grad_b, int threads) {
+  (void)threads;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    std::vector<T> acc(size_t(d.batch));
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < d.gate_rows(); ++r) {
+      const T* row = dz_all + r * d.ld;
+      std::fill(acc.begin(), acc.end(), T(0));
+      for (int64_t t = 0; t < d.steps; ++t)
+        for (int64_t b = 0; b < d.batch; ++b) acc[size_t(b)] += row[t * d.batch + b];
       T sum = 0;
-      for (int64_t b = 0; b < d_.batch; ++b) sum += acc_[size_t(r * d_.batch + b)];
+      for (int64_t b = 0; b < d.batch; ++b) sum += acc[size_t(b)];
       grad_b[r] = sum;
     }
   }
-
- private:
-  Dims d_;
-  std::vector<T> acc_;
-};
+}
 
 // grad_x of a dense input, one step at a time: grad_x_t^T = W_ih^T dz_t (I, B), with W_ih^T
 // packed once and dz_t the dense block the recurrent product reads anyway (as one GEMM over all
@@ -524,10 +499,11 @@ class InputGradient {
         w_(w_ih, 1, d.input, d.gate_rows(), true, runtime::Slot::weights, threads),
         block_(runtime::workspace_of<T>(runtime::Slot::col, size_t(d.input * d.batch))) {}
 
-  void step(int64_t t, const T* dz_t, Share share) const {
+  // dz_t: step t's columns of dz_all (row stride ld).
+  void step(int64_t t, const T* dz_t, int64_t ld, Share share) const {
     const auto [r0, rows] = w_.rows_of(share);
     if (rows <= 0) return;
-    w_.multiply(r0, rows, dz_t, d_.batch, d_.batch, T(0), block_ + r0 * d_.batch, d_.batch, 0);
+    w_.multiply(r0, rows, dz_t, ld, d_.batch, T(0), block_ + r0 * d_.batch, d_.batch, 0);
     transpose(grad_x_ + t * d_.batch * d_.input + r0, d_.input, block_ + r0 * d_.batch, d_.batch,
               rows, d_.batch);
   }
@@ -553,12 +529,12 @@ class ProjectionGradient {
     std::fill(dp_, dp_ + in.vocab * d.gate_rows(), T(0));
   }
 
-  // Rows [u0, u0 + units) of every gate of step t's dz block (dense, as in the steps).
-  void step(int64_t t, int64_t u0, int64_t units, const T* dz,
+  // Rows [u0, u0 + units) of every gate of step t's columns of dz_all.
+  void step(int64_t t, int64_t u0, int64_t units, const T* dz_all,
             const StepKernels<T>& kernels) const {
     for (int64_t q = 0; q < d_.gates; ++q)
       kernels.scatter_add_transposed(dp_ + q * d_.hidden + u0, d_.gate_rows(),
-                                     dz + q * d_.state_block() + u0 * d_.batch, d_.batch,
+                                     dz_all + (q * d_.hidden + u0) * d_.ld + t * d_.batch, d_.ld,
                                      ids_.data() + t * d_.batch, units, d_.batch);
   }
 
@@ -585,12 +561,11 @@ class ProjectionGradient {
 };
 
 // After the backward steps: grad_w_hh as one GEMM over all T B columns of dz_all (G H, T B), and
-// grad_h0 = (W_hh^T dz_1)^T from dz_first, step 1's dz block; for a dense input also grad_w_ih
-// over dz_all.
+// grad_h0 = (W_hh^T dz_1)^T from step 1's columns; for a dense input also grad_w_ih over dz_all.
 template <typename T>
 void finish_backward(const Dims& d, const T* dz_all, const LayerInput<T>& in,
-                     const T* hidden_rows, const StepWeight<T>& w_hh_t, const T* dz_first,
-                     T* grad_w_ih, T* grad_w_hh, T* grad_h0, int threads) {
+                     const T* hidden_rows, const StepWeight<T>& w_hh_t, T* grad_w_ih,
+                     T* grad_w_hh, T* grad_h0, int threads) {
   const int64_t rows = d.gate_rows();
   // The hidden states entering steps 1..T: rows [0, T B) of the batch-major copy.
   if (grad_w_hh)
@@ -603,7 +578,7 @@ void finish_backward(const Dims& d, const T* dz_all, const LayerInput<T>& in,
   }
   if (grad_h0) {
     T* dh0 = runtime::workspace_of<T>(runtime::Slot::col, size_t(d.state_block()));
-    w_hh_t.multiply(0, d.hidden, dz_first, d.batch, d.batch, T(0), dh0, d.batch, 0);
+    w_hh_t.multiply(0, d.hidden, dz_all, d.ld, d.batch, T(0), dh0, d.batch, 0);
     transpose(grad_h0, d.hidden, dh0, d.batch, d.hidden, d.batch);
   }
 }
@@ -668,18 +643,18 @@ void lstm_backward_impl(const Dims& d, const T* grad_y, const T* grad_hn, const 
 
   const StepWeight<T> w = recurrent_weight(w_hh, d, true, threads);
   const StepKernels<T> kernels;
-  StepOperand<T> dz(d.gate_rows(), d.batch);  // dz_t, the B operand of step t - 1
   std::optional<InputGradient<T>> grad_x;  // dense input
   if (!in.ids && grad_input) grad_x.emplace(d, w_ih, grad_input, threads);
   std::optional<ProjectionGradient<T>> projection;  // embedding input
   if (in.ids && (grad_input || grad_w_ih || grad_b)) projection.emplace(d, in);
-  std::optional<BiasGradient<T>> bias;  // dense input (an embedding's comes from dp)
-  if (!in.ids && grad_b) bias.emplace(d);
+  // The step kernel writes dz_t straight into its columns of dz_all, where step t - 1's product
+  // reads it as the B operand (the padded row stride keeps its rows apart in the cache).
   run_steps(w, d, true, [&](int64_t t, int64_t u0, int64_t units, Share share) {
     T* dh_t = dh + t * d.state_block() + u0 * d.batch;
     if (t + 1 < d.steps) {
-      w.multiply(u0, units, dz.at(t + 1), d.batch, d.batch, T(1), dh_t, d.batch, 0);
-      if (grad_x) grad_x->step(t + 1, dz.at(t + 1), share);
+      const T* dz_next = dz_all + (t + 1) * d.batch;
+      w.multiply(u0, units, dz_next, d.ld, d.batch, T(1), dh_t, d.batch, 0);
+      if (grad_x) grad_x->step(t + 1, dz_next, d.ld, share);
     }
     LstmStep<T> step{};
     step.units = units;
@@ -694,17 +669,16 @@ void lstm_backward_impl(const Dims& d, const T* grad_y, const T* grad_hn, const 
     step.dh_ld = d.batch;
     step.dc = dc + u0 * d.batch;
     step.dc_ld = d.batch;
-    step.dz = dz.at(t) + u0 * d.batch;
+    step.dz = dz_all + u0 * d.ld + t * d.batch;
+    step.dz_ld = d.ld;
+    step.dz_gate_stride = d.hidden * d.ld;
     kernels.lstm_backward(step);
-    store_step_gradient(d, dz_all, t, u0, units, dz.at(t));
-    if (projection) projection->step(t, u0, units, dz.at(t), kernels);
-    if (bias) bias->step(u0, units, dz.at(t));
+    if (projection) projection->step(t, u0, units, dz_all, kernels);
   });
-  if (grad_x) grad_x->step(0, dz.at(0), Share{0, 1});
+  if (grad_x) grad_x->step(0, dz_all, d.ld, Share{0, 1});
   if (projection) projection->finish(w_ih, grad_input, grad_w_ih, grad_b, threads);
-  if (bias) bias->finish(grad_b);
-  finish_backward(d, dz_all, in, s.hidden_rows, w, dz.at(0), grad_w_ih, grad_w_hh, grad_h0,
-                  threads);
+  if (!in.ids && grad_b) bias_gradient(d, dz_all, grad_b, threads);
+  finish_backward(d, dz_all, in, s.hidden_rows, w, grad_w_ih, grad_w_hh, grad_h0, threads);
   if (grad_c0) transpose(grad_c0, d.hidden, dc, d.batch, d.hidden, d.batch);
 }
 
@@ -834,22 +808,20 @@ void rnn_backward(const RnnShape& shape, RnnNonlinearity act, const T* grad_y, c
   require(grad_y && x && w_ih && w_hh && saved, who, "grad_y, x, w_ih, w_hh or saved");
   const int threads = get_num_threads();
   const Saved<T> s(const_cast<T*>(saved), d);  // read only
-  // dz_t replaces dh_t in place once step t is done with it: the B operand of step t - 1.
-  T* dz = hidden_gradients(d, grad_y, grad_hn, threads);
+  T* dh = hidden_gradients(d, grad_y, grad_hn, threads);
+  // The step kernel writes dz_t into its columns of dz_all: the B operand of step t - 1.
   T* dz_all = runtime::workspace_of<T>(runtime::Slot::col_grad, size_t(d.gate_rows() * d.ld));
 
   const StepWeight<T> w = recurrent_weight(w_hh, d, true, threads);
   const StepKernels<T> kernels;
   std::optional<InputGradient<T>> input_gradient;
   if (grad_x) input_gradient.emplace(d, w_ih, grad_x, threads);
-  std::optional<BiasGradient<T>> bias;
-  if (grad_b) bias.emplace(d);
   run_steps(w, d, true, [&](int64_t t, int64_t u0, int64_t units, Share share) {
-    T* dz_t = dz + t * d.state_block() + u0 * d.batch;
+    T* dh_t = dh + t * d.state_block() + u0 * d.batch;
     if (t + 1 < d.steps) {
-      const T* dz_next = dz + (t + 1) * d.state_block();
-      w.multiply(u0, units, dz_next, d.batch, d.batch, T(1), dz_t, d.batch, 0);
-      if (input_gradient) input_gradient->step(t + 1, dz_next, share);
+      const T* dz_next = dz_all + (t + 1) * d.batch;
+      w.multiply(u0, units, dz_next, d.ld, d.batch, T(1), dh_t, d.batch, 0);
+      if (input_gradient) input_gradient->step(t + 1, dz_next, d.ld, share);
     }
     RnnStep<T> step{};
     step.units = units;
@@ -857,19 +829,17 @@ void rnn_backward(const RnnShape& shape, RnnNonlinearity act, const T* grad_y, c
     step.relu = act == RnnNonlinearity::relu;
     step.h = s.hidden + (t + 1) * d.state_block() + u0 * d.batch;
     step.h_ld = d.batch;
-    step.dh = dz_t;
+    step.dh = dh_t;
     step.dh_ld = d.batch;
-    step.dz = dz_t;
-    step.dz_ld = d.batch;
+    step.dz = dz_all + u0 * d.ld + t * d.batch;
+    step.dz_ld = d.ld;
     kernels.rnn_backward(step);
-    store_step_gradient(d, dz_all, t, u0, units, dz + t * d.state_block());
-    if (bias) bias->step(u0, units, dz + t * d.state_block());
   });
-  if (bias) bias->finish(grad_b);
-  if (input_gradient) input_gradient->step(0, dz, Share{0, 1});
+  if (grad_b) bias_gradient(d, dz_all, grad_b, threads);
+  if (input_gradient) input_gradient->step(0, dz_all, d.ld, Share{0, 1});
   LayerInput<T> in;
   in.x = x;
-  finish_backward(d, dz_all, in, s.hidden_rows, w, dz, grad_w_ih, grad_w_hh, grad_h0, threads);
+  finish_backward(d, dz_all, in, s.hidden_rows, w, grad_w_ih, grad_w_hh, grad_h0, threads);
 }
 
 template <typename T>

@@ -39,10 +39,10 @@ void lstm_step_backward(const LstmStep<T>& s) {
     const T* gf = gi + s.gate_stride;
     const T* gg = gf + s.gate_stride;
     const T* go = gg + s.gate_stride;
-    T* di = s.dz + j * s.gates_ld;
-    T* df = di + s.gate_stride;
-    T* dg = df + s.gate_stride;
-    T* dout = dg + s.gate_stride;
+    T* di = s.dz + j * s.dz_ld;
+    T* df = di + s.dz_gate_stride;
+    T* dg = df + s.dz_gate_stride;
+    T* dout = dg + s.dz_gate_stride;
     const T* c_prev = s.c_prev + j * s.state_ld;
     const T* c = s.c + j * s.state_ld;
     const T* dh = s.dh + j * s.dh_ld;

@@ -16,7 +16,8 @@ namespace nnx::kernels::simd {
 // the mask only at its very end.
 inline LstmStep<float> one_row(LstmStep<float> s) {
   const bool dense = s.gates_ld == s.batch && s.state_ld == s.batch &&
-                     (!s.dh || s.dh_ld == s.batch) && (!s.dc || s.dc_ld == s.batch);
+                     (!s.dh || s.dh_ld == s.batch) && (!s.dc || s.dc_ld == s.batch) &&
+                     (!s.dz || s.dz_ld == s.batch);
   if (dense) s.batch *= s.units, s.units = 1;
   return s;
 }
@@ -63,10 +64,10 @@ void lstm_step_backward(const LstmStep<float>& step) {
     const float* gf = gi + s.gate_stride;
     const float* gg = gf + s.gate_stride;
     const float* go = gg + s.gate_stride;
-    float* di = s.dz + j * s.gates_ld;
-    float* df = di + s.gate_stride;
-    float* dg = df + s.gate_stride;
-    float* dout = dg + s.gate_stride;
+    float* di = s.dz + j * s.dz_ld;
+    float* df = di + s.dz_gate_stride;
+    float* dg = df + s.dz_gate_stride;
+    float* dout = dg + s.dz_gate_stride;
     const float* c_prev = s.c_prev + j * s.state_ld;
     const float* c = s.c + j * s.state_ld;
     const float* dh = s.dh + j * s.dh_ld;

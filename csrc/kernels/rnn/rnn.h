@@ -14,8 +14,8 @@
 namespace nnx::kernels {
 
 // One LSTM time step for a block of units. Row j of gate q (q = 0..3 for i, f, g, o) starts at
-// gates + q * gate_stride + j * gates_ld, and likewise in dz. States c_prev, c and h share
-// state_ld.
+// gates + q * gate_stride + j * gates_ld, and at dz + q * dz_gate_stride + j * dz_ld in dz.
+// States c_prev, c and h share state_ld.
 template <typename T>
 struct LstmStep {
   int64_t units, batch;
@@ -30,7 +30,8 @@ struct LstmStep {
   int64_t dh_ld;
   T* dc;  // in: gradient reaching c_t from step t + 1; out: gradient reaching c_{t-1}
   int64_t dc_ld;
-  T* dz;  // out: gradient of the pre-activations, laid out like gates
+  T* dz;  // out: gradient of the pre-activations
+  int64_t dz_ld, dz_gate_stride;
 };
 
 // One Elman RNN time step for a block of units: h = act(z) in place (forward), and
