@@ -104,14 +104,15 @@ void check_ids(const int64_t* ids, int64_t n, int64_t vocab, const char* who) {
 // through the kernels of the active ISA, double through the reference.
 void gemm(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
           const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const float* bias,
-          int threads, BiasMode bias_mode = BiasMode::row) {
-  runtime::sgemm_checked({ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc, bias,
-                          bias ? bias_mode : BiasMode::none, false},
-                         threads);
+          int threads, BiasMode bias_mode = BiasMode::row, bool a_in_place = false) {
+  kernels::SgemmProblem p{ta,   tb,  m,    n,   k, 1.0f, a, lda, b, ldb, beta,
+                          c,    ldc, bias, bias ? bias_mode : BiasMode::none, false};
+  p.a_in_place = a_in_place;
+  runtime::sgemm_checked(p, threads);
 }
 void gemm(Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, const double* a, int64_t lda,
           const double* b, int64_t ldb, double beta, double* c, int64_t ldc, const double* bias,
-          int threads, BiasMode bias_mode = BiasMode::row) {
+          int threads, BiasMode bias_mode = BiasMode::row, bool = false) {
   if (m == 0 || n == 0) return;
   const BiasMode mode = bias ? bias_mode : BiasMode::none;
   if (k == 0) return kernels::gemm_scale_c(m, n, beta, c, ldc, bias, mode, false);
@@ -568,13 +569,15 @@ void finish_backward(const Dims& d, const T* dz_all, const LayerInput<T>& in,
                      T* grad_w_hh, T* grad_h0, int threads) {
   const int64_t rows = d.gate_rows();
   // The hidden states entering steps 1..T: rows [0, T B) of the batch-major copy.
+  // dz_all is read in place: it comes from memory once either way, and its padded row stride
+  // keeps a tile's rows in distinct cache sets.
   if (grad_w_hh)
     gemm(Trans::N, Trans::N, rows, d.hidden, d.cols, dz_all, d.ld, hidden_rows, d.hidden, T(0),
-         grad_w_hh, d.hidden, nullptr, threads);
+         grad_w_hh, d.hidden, nullptr, threads, BiasMode::none, true);
   if (!in.ids) {
     if (grad_w_ih)
       gemm(Trans::N, Trans::N, rows, d.input, d.cols, dz_all, d.ld, in.x, d.input, T(0),
-           grad_w_ih, d.input, nullptr, threads);
+           grad_w_ih, d.input, nullptr, threads, BiasMode::none, true);
   }
   if (grad_h0) {
     T* dh0 = runtime::workspace_of<T>(runtime::Slot::col, size_t(d.state_block()));

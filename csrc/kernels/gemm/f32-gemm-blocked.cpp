@@ -40,7 +40,7 @@ Plan make_plan(const SgemmConfig& cfg, const SgemmProblem& p, int num_threads) {
   constexpr int64_t kMinRowTilesToPackB = 13;
   plan.pack_b = p.trans_b == Trans::T || m_tiles >= kMinRowTilesToPackB;
   // A micro-panels are reused once per column tile; a single column tile reads A directly.
-  plan.pack_a = n_tiles > 1;
+  plan.pack_a = n_tiles > 1 && !p.a_in_place;
 
   const double flops = 2.0 * double(p.m) * double(p.n) * double(p.k);
   int threads = std::max(1, std::min<int>(num_threads, int(flops / kMinFlopsPerThread)));

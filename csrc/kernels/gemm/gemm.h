@@ -64,6 +64,10 @@ struct SgemmProblem {
   const float* bias;
   BiasMode bias_mode;
   bool relu;
+  // Read op(A) where it lies instead of packing its blocks: for a caller whose A is large, read
+  // once from memory, and has a padded row stride, not a multiple of 1 KiB (so that a tile's rows
+  // do not share cache sets). The recurrent layers' weight gradients (4H x T B) run faster so.
+  bool a_in_place = false;
 };
 
 // Floats of scratch that sgemm_blocked needs for this problem and thread count.
