@@ -109,6 +109,10 @@ def adam_step(d):
         "eps": 1e-8, "weight_decay": d.pick((0.0, 1e-2)), "decoupled": d.bool()}
 
 
+def sum_of_squares(d):
+    return [d.array(_shape(d, 0, 3), _dtype(d))], {}
+
+
 def gemm(d):
     m, n, k, dt = d.size(9), d.size(9), d.size(9), _dtype(d)
     ta, tb = d.bool(), d.bool()
@@ -380,6 +384,7 @@ TARGETS = [
     _t("multiclass_hinge_backward", "core-loss", multiclass_hinge_backward),
     _t("sgd_step", "core-optim", sgd_step, (0, 2)),
     _t("adam_step", "core-optim", adam_step, (0, 2, 3)),
+    _t("sum_of_squares", "core-optim", sum_of_squares),
     _t("gemm", "core-gemm", gemm, (2,)),
     _t("conv2d_forward", "core-conv", conv2d_forward),
     _t("conv2d_backward", "core-conv", conv2d_backward),

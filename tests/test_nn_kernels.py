@@ -172,6 +172,23 @@ def test_adam_step(isa, kw):
         close(v, v64, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("n", SIZES + [255, 256, 257, 65536 + 3, 300_000])
+def test_sum_of_squares(isa, n):
+    x = values(np.random.default_rng(n), n)
+    want = float(np.sum(x.astype(np.float64) ** 2))
+    assert K.sum_of_squares(x) == pytest.approx(want, rel=2e-6, abs=1e-30)
+    assert K.sum_of_squares(x.astype(np.float64)) == pytest.approx(want, rel=1e-13, abs=1e-300)
+    assert K.sum_of_squares(x.reshape(-1, 1)[::-1]) == pytest.approx(want, rel=2e-6, abs=1e-30)
+
+
+def test_sum_of_squares_propagates_nan_and_inf(isa):
+    x = np.ones(1000, np.float32)
+    x[500] = np.inf
+    assert K.sum_of_squares(x) == np.inf
+    x[600] = np.nan
+    assert np.isnan(K.sum_of_squares(x))
+
+
 def test_thread_count_does_not_change_bits(isa, threads):
     rng = np.random.default_rng(8)
     x = (rng.standard_normal(100_003) * 4).astype(np.float32)
@@ -182,7 +199,9 @@ def test_thread_count_does_not_change_bits(isa, threads):
         _core.set_num_threads(t)
         p, m, v = x.copy(), np.zeros_like(x), np.zeros_like(x)
         K.adam_step(p, x[::-1].copy(), m, v, step=3, lr=1e-3)
-        out.append([K.act_forward(n, x, 0.1) for n in K.ACTIVATIONS]
+        big = np.tile(x, 30)  # 3 M values: blocks of the sum spread over the threads
+        out.append([np.float64(K.sum_of_squares(big))]
+                   + [K.act_forward(n, x, 0.1) for n in K.ACTIVATIONS]
                    + list(K.cross_entropy_forward(logits, y, 0.1))
                    + [K.log_softmax_forward(logits), p, m, v])
     for a, b in zip(*out):

@@ -290,6 +290,19 @@ void bind_optimizers(py::module_& m) {
   }, py::arg("param"), py::arg("grad"), py::arg("exp_avg"), py::arg("exp_avg_sq"), py::kw_only(),
      py::arg("step"), py::arg("lr"), py::arg("beta1") = 0.9, py::arg("beta2") = 0.999,
      py::arg("eps") = 1e-8, py::arg("weight_decay") = 0.0, py::arg("decoupled") = false);
+
+  m.def("sum_of_squares", [](const py::array& x) {
+    const char* fn = "sum_of_squares";
+    double total = 0;
+    by_dtype(x, fn, "x", [&](auto t) {
+      using T = decltype(t);
+      const T* p = checked_data<T>(x, fn, "x");
+      py::gil_scoped_release release;
+      total = sum_of_squares<T>(p, x.size());
+    });
+    return total;
+  }, py::arg("x"), "The sum of x**2 over every element of a contiguous float32/float64 array, "
+     "as a Python float (accumulated in double).");
 }
 
 }  // namespace

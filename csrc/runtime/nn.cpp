@@ -2,9 +2,11 @@
 // to the active ISA's table (the reference when it has none) and double to the reference.
 #include "nnx/nn.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "internal.h"
 
@@ -190,6 +192,30 @@ void adam_step(T* param, T* m, T* v, const T* grad, int64_t n, const AdamOptions
   k::ref::adam_step<T>(param, m, v, grad, n, p, th);
 }
 
+template <typename T>
+double sum_of_squares(const T* x, int64_t n) {
+  check_size("sum_of_squares", n);
+  // Blocks of a fixed size (whole runs of the kernel), each summed by one thread, the block
+  // totals added in order: the result does not depend on the thread count.
+  constexpr int64_t kBlock = 256 * k::kSquaresRun;
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  const auto* simd = runtime::float_kernels<T>(&runtime::KernelTable::optim);
+  const auto block_sum = [&](int64_t i) {
+    const int64_t b = i * kBlock, len = std::min(n, b + kBlock) - b;
+    if (simd) return simd->sum_squares(reinterpret_cast<const float*>(x) + b, len);
+    return k::ref::sum_squares<T>(x + b, len);
+  };
+  if (blocks <= 1) return blocks ? block_sum(0) : 0.0;
+  std::vector<double> totals(size_t(blocks), 0.0);
+  const int th = int(std::min<int64_t>(get_num_threads(), blocks));
+  (void)th;
+#pragma omp parallel for schedule(static) num_threads(th) if (th > 1)
+  for (int64_t i = 0; i < blocks; ++i) totals[size_t(i)] = block_sum(i);
+  double total = 0;
+  for (double t : totals) total += t;
+  return total;
+}
+
 #define NNX_INSTANTIATE(T)                                                                        \
   template void activation_forward<T>(Activation, T*, const T*, int64_t, T);                     \
   template void activation_backward<T>(Activation, T*, const T*, const T*, const T*, int64_t, T); \
@@ -205,7 +231,8 @@ void adam_step(T* param, T* m, T* v, const T* grad, int64_t n, const AdamOptions
   template void multiclass_hinge_backward<T>(T*, const T*, const T*, const int64_t*, int64_t,     \
                                              int64_t, T);                                         \
   template void sgd_step<T>(T*, T*, const T*, int64_t, const SgdOptions&);                        \
-  template void adam_step<T>(T*, T*, T*, const T*, int64_t, const AdamOptions&);
+  template void adam_step<T>(T*, T*, T*, const T*, int64_t, const AdamOptions&);                  \
+  template double sum_of_squares<T>(const T*, int64_t);
 NNX_INSTANTIATE(float)
 NNX_INSTANTIATE(double)
 #undef NNX_INSTANTIATE

@@ -124,6 +124,12 @@ def adam_step(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, exp_avg_
                     decoupled=decoupled)
 
 
+def sum_of_squares(x: np.ndarray) -> float:
+    """sum(x ** 2) over every element of a float32 or float64 array, accumulated in double (a
+    gradient's part of the squared norm that ``clip_grad_norm_`` needs)."""
+    return _core.sum_of_squares(_c(x))
+
+
 # ---------------------------------------------------------------------------------------------
 # Convolution, pooling and batch norm (NCHW). Pairs are (height, width); `indices` of max
 # pooling are int64 flat positions h * W + w in the input plane; batch norm works on (N, C) and

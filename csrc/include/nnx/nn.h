@@ -71,4 +71,9 @@ template <typename T>
 void adam_step(T* param, T* exp_avg, T* exp_avg_sq, const T* grad, int64_t n,
                const AdamOptions& options);
 
+// The sum of x[i]^2 over n values, as a double: one tensor's part of the squared L2 norm that
+// gradient clipping needs. Independent of the thread count (fixed blocks, summed in order).
+template <typename T>
+double sum_of_squares(const T* x, int64_t n);
+
 }  // namespace nnx

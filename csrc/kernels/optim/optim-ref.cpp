@@ -34,10 +34,19 @@ void adam_step(T* param, T* m, T* v, const T* grad, int64_t n, const AdamParams&
   }
 }
 
+template <typename T>
+double sum_squares(const T* x, int64_t n) {
+  double total = 0;
+  for (int64_t i = 0; i < n; ++i) total += double(x[i]) * double(x[i]);
+  return total;
+}
+
 template void sgd_step<float>(float*, float*, const float*, int64_t, const SgdParams&, int);
 template void sgd_step<double>(double*, double*, const double*, int64_t, const SgdParams&, int);
 template void adam_step<float>(float*, float*, float*, const float*, int64_t, const AdamParams&, int);
 template void adam_step<double>(double*, double*, double*, const double*, int64_t,
                                 const AdamParams&, int);
+template double sum_squares<float>(const float*, int64_t);
+template double sum_squares<double>(const double*, int64_t);
 
 }  // namespace nnx::kernels::ref

@@ -57,8 +57,22 @@ void adam_step(float* param, float* m, float* v, const float* grad, int64_t n, c
 }
 
 template <class V>
+double sum_squares(const float* x, int64_t n) {
+  double total = 0;
+  for (int64_t b = 0; b < n; b += kSquaresRun) {
+    typename V::R acc = V::zero();
+    for_vectors<V>(b, std::min(n, b + kSquaresRun), [&](int64_t i, int c) {
+      const typename V::R v = load<V>(x + i, c);
+      acc = V::fmadd(v, v, acc);
+    });
+    total += double(V::reduce_add(acc));
+  }
+  return total;
+}
+
+template <class V>
 const OptimKernels& optim_table() {
-  static const OptimKernels table = {&sgd_step<V>, &adam_step<V>};
+  static const OptimKernels table = {&sgd_step<V>, &adam_step<V>, &sum_squares<V>};
   return table;
 }
 

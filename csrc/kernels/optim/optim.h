@@ -24,7 +24,13 @@ struct OptimKernels {
                    const SgdParams& p, int threads);
   void (*adam_step)(float* param, float* exp_avg, float* exp_avg_sq, const float* grad, int64_t n,
                     const AdamParams& p, int threads);
+  // The sum of x[i]^2 over [0, n) (a gradient's share of the norm that clipping needs), as a
+  // double. Squares are added in float lanes over runs of kSquaresRun elements and each run's
+  // total into a double, so the relative error stays near 1e-6 whatever n.
+  double (*sum_squares)(const float* x, int64_t n);
 };
+
+constexpr int64_t kSquaresRun = 256;
 
 namespace avx2 { const OptimKernels& optim_kernels(); }
 namespace avx512 { const OptimKernels& optim_kernels(); }
@@ -36,6 +42,9 @@ void sgd_step(T* param, T* momentum_buffer, const T* grad, int64_t n, const SgdP
 template <typename T>
 void adam_step(T* param, T* exp_avg, T* exp_avg_sq, const T* grad, int64_t n, const AdamParams& p,
                int threads);
+// In double, in order of i.
+template <typename T>
+double sum_squares(const T* x, int64_t n);
 }  // namespace ref
 
 }  // namespace nnx::kernels

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 
+from nnx import _kernels
+
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
 
@@ -29,11 +31,10 @@ def zero_grad(parameters, set_to_none: bool = True) -> None:
 
 
 def _power_sum(g: np.ndarray, p: float) -> float:
-    """sum(|g|^p) in float64."""
-    v = g.ravel()
-    if p == 2.0:  # einsum casts chunk by chunk: no float64 copy of the whole gradient
-        return float(np.einsum("i,i->", v, v, dtype=np.float64))
-    v = np.abs(v, dtype=np.float64)
+    """sum(|g|^p), accumulated in float64."""
+    if p == 2.0 and g.dtype in (np.float32, np.float64):
+        return _kernels.sum_of_squares(g)
+    v = np.abs(g.ravel(), dtype=np.float64)
     if p != 1.0:
         np.power(v, p, out=v)
     return float(v.sum())
@@ -59,10 +60,11 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     if norm_type == math.inf:
         total = max(float(np.max(np.abs(g))) if g.size else 0.0 for g in grads)
     else:
-        # Per-tensor sums of |g|^p in float64, then the p-th root of their sum: the norm over
-        # the concatenation, without concatenating. Not np.linalg.norm: its BLAS call wakes
-        # numpy's BLAS threads, which then spin for a while on the cores nnx's threads need
-        # (measured: a char-LSTM training step at 2 threads took twice as long).
+        # Per-tensor sums of |g|^p in float64 (p = 2: nnx's kernel), then the p-th root of
+        # their sum: the norm over the concatenation, without concatenating. Not
+        # np.linalg.norm: its BLAS call wakes numpy's BLAS threads, which then spin for a while
+        # on the cores nnx's threads need (measured: a char-LSTM training step at 2 threads
+        # took twice as long).
         total = sum(_power_sum(g, norm_type) for g in grads) ** (1.0 / norm_type)
     if not math.isfinite(total):
         if error_if_nonfinite:
