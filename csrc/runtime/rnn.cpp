@@ -466,26 +466,38 @@ T* hidden_gradients(const Dims& d, const T* grad_y, const T* grad_hn, int thread
   return dh;
 }
 
-// grad_b of a dense-input layer from dz_all (G H, T B): per row, the columns of each step are
-// added into B partial sums, steps in order, and those summed in order; rows in parallel.
+// grad_b of a dense-input layer, summed while the steps run: each step adds its columns of dz_all
+// into a (G H, B) accumulator while they are in cache (a pass over dz_all after the loop reads it
+// from memory again), a thread only its own units' rows, in step order; each row of that is
+// summed after the loop, in a fixed order.
 template <typename T>
-void bias_gradient(const Dims& d, const T* dz_all, T* grad_b, int threads) {
-  (void)threads;
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    std::vector<T> acc(size_t(d.batch));
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < d.gate_rows(); ++r) {
-      const T* row = dz_all + r * d.ld;
-      std::fill(acc.begin(), acc.end(), T(0));
-      for (int64_t t = 0; t < d.steps; ++t)
-        for (int64_t b = 0; b < d.batch; ++b) acc[size_t(b)] += row[t * d.batch + b];
+class BiasGradient {
+ public:
+  explicit BiasGradient(const Dims& d) : d_(d), acc_(size_t(d.gate_block()), T(0)) {}
+
+  // Rows [u0, u0 + units) of every gate of step t's columns of dz_all.
+  void step(int64_t t, int64_t u0, int64_t units, const T* dz_all) {
+    for (int64_t q = 0; q < d_.gates; ++q)
+      for (int64_t j = u0; j < u0 + units; ++j) {
+        const int64_t r = q * d_.hidden + j;
+        T* acc = acc_.data() + r * d_.batch;
+        const T* add = dz_all + r * d_.ld + t * d_.batch;
+        for (int64_t b = 0; b < d_.batch; ++b) acc[b] += add[b];
+      }
+  }
+
+  void finish(T* grad_b) const {
+    for (int64_t r = 0; r < d_.gate_rows(); ++r) {
       T sum = 0;
-      for (int64_t b = 0; b < d.batch; ++b) sum += acc[size_t(b)];
+      for (int64_t b = 0; b < d_.batch; ++b) sum += acc_[size_t(r * d_.batch + b)];
       grad_b[r] = sum;
     }
   }
-}
+
+ private:
+  Dims d_;
+  std::vector<T> acc_;
+};
 
 // grad_x of a dense input, one step at a time: grad_x_t^T = W_ih^T dz_t (I, B), with W_ih^T
 // packed once and dz_t the dense block the recurrent product reads anyway (as one GEMM over all
@@ -650,6 +662,8 @@ void lstm_backward_impl(const Dims& d, const T* grad_y, const T* grad_hn, const 
   if (!in.ids && grad_input) grad_x.emplace(d, w_ih, grad_input, threads);
   std::optional<ProjectionGradient<T>> projection;  // embedding input
   if (in.ids && (grad_input || grad_w_ih || grad_b)) projection.emplace(d, in);
+  std::optional<BiasGradient<T>> bias;  // dense input (an embedding's comes from dp)
+  if (!in.ids && grad_b) bias.emplace(d);
   // The step kernel writes dz_t straight into its columns of dz_all, where step t - 1's product
   // reads it as the B operand (the padded row stride keeps its rows apart in the cache).
   run_steps(w, d, true, [&](int64_t t, int64_t u0, int64_t units, Share share) {
@@ -677,10 +691,11 @@ void lstm_backward_impl(const Dims& d, const T* grad_y, const T* grad_hn, const 
     step.dz_gate_stride = d.hidden * d.ld;
     kernels.lstm_backward(step);
     if (projection) projection->step(t, u0, units, dz_all, kernels);
+    if (bias) bias->step(t, u0, units, dz_all);
   });
   if (grad_x) grad_x->step(0, dz_all, d.ld, Share{0, 1});
   if (projection) projection->finish(w_ih, grad_input, grad_w_ih, grad_b, threads);
-  if (!in.ids && grad_b) bias_gradient(d, dz_all, grad_b, threads);
+  if (bias) bias->finish(grad_b);
   finish_backward(d, dz_all, in, s.hidden_rows, w, grad_w_ih, grad_w_hh, grad_h0, threads);
   if (grad_c0) transpose(grad_c0, d.hidden, dc, d.batch, d.hidden, d.batch);
 }
@@ -819,6 +834,8 @@ void rnn_backward(const RnnShape& shape, RnnNonlinearity act, const T* grad_y, c
   const StepKernels<T> kernels;
   std::optional<InputGradient<T>> input_gradient;
   if (grad_x) input_gradient.emplace(d, w_ih, grad_x, threads);
+  std::optional<BiasGradient<T>> bias;
+  if (grad_b) bias.emplace(d);
   run_steps(w, d, true, [&](int64_t t, int64_t u0, int64_t units, Share share) {
     T* dh_t = dh + t * d.state_block() + u0 * d.batch;
     if (t + 1 < d.steps) {
@@ -837,8 +854,9 @@ void rnn_backward(const RnnShape& shape, RnnNonlinearity act, const T* grad_y, c
     step.dz = dz_all + u0 * d.ld + t * d.batch;
     step.dz_ld = d.ld;
     kernels.rnn_backward(step);
+    if (bias) bias->step(t, u0, units, dz_all);
   });
-  if (grad_b) bias_gradient(d, dz_all, grad_b, threads);
+  if (bias) bias->finish(grad_b);
   if (input_gradient) input_gradient->step(0, dz_all, d.ld, Share{0, 1});
   LayerInput<T> in;
   in.x = x;
