@@ -114,15 +114,16 @@ Split split(int64_t chunks, int threads) {
 
 // Image n of x with zero padding around each plane, in the calling thread's pad slot (the image
 // itself when there is no padding).
-const float* padded_image(const float* x, int64_t n, const ConvGeometry& g, const Layout& l) {
+const float* padded_image(const kernels::ConvKernels& ck, const float* x, int64_t n,
+                          const ConvGeometry& g, const Layout& l) {
   const float* image = x + n * g.c * g.h * g.w;
   if (!has_padding(g)) return image;
   const ConvGeometry& p = l.padded;
   float* out = runtime::workspace_of<float>(Slot::pad, size_t(p.c * p.h * p.w));
   std::fill(out, out + p.c * p.h * p.w, 0.0f);
   for (int64_t c = 0; c < g.c; ++c)
-    for (int64_t h = 0; h < g.h; ++h)
-      std::copy_n(image + (c * g.h + h) * g.w, g.w, out + (c * p.h + h + g.pad_h) * p.w + g.pad_w);
+    ck.copy_rows(out + (c * p.h + g.pad_h) * p.w + g.pad_w, p.w, image + c * g.h * g.w, g.w, g.h,
+                 g.w, g.w);
   return out;
 }
 
@@ -135,7 +136,7 @@ const float* im2col_chunk(const kernels::ConvKernels& ck, const float* x, int64_
   float* col = runtime::workspace_of<float>(Slot::col, size_t(g.crs() * cols));
   for (int64_t b = 0; b < count; ++b) {
     if (l.wide)
-      ck.im2col_wide(col + b * l.width, cols, padded_image(x, n0 + b, g, l), l.padded);
+      ck.im2col_wide(col + b * l.width, cols, padded_image(ck, x, n0 + b, g, l), l.padded);
     else
       ck.im2col(col + b * l.width, cols, x + (n0 + b) * image_size, g);
   }
@@ -143,8 +144,8 @@ const float* im2col_chunk(const kernels::ConvKernels& ck, const float* x, int64_
 }
 
 // y (images, K, P, Q) <- out (K, images * width): the chunk's GEMM result, junk columns dropped.
-void scatter_output(float* y, const float* out, int64_t n0, int64_t count, const ConvGeometry& g,
-                    const Layout& l) {
+void scatter_output(const kernels::ConvKernels& ck, float* y, const float* out, int64_t n0,
+                    int64_t count, const ConvGeometry& g, const Layout& l) {
   const int64_t cols = count * l.width, row = l.wide ? l.padded.w : g.q;
   for (int64_t i = 0; i < count; ++i)
     for (int64_t k = 0; k < g.k; ++k) {
@@ -154,14 +155,14 @@ void scatter_output(float* y, const float* out, int64_t n0, int64_t count, const
         std::copy_n(src, g.pq(), dst);
         continue;
       }
-      for (int64_t p = 0; p < g.p; ++p) std::copy_n(src + p * row, g.q, dst + p * g.q);
+      ck.copy_rows(dst, g.q, src, row, g.p, g.q, g.q);
     }
 }
 
 // dy (K, images * width) <- gy (images, K, P, Q), junk columns 0 (so that they add nothing to
 // the weight gradient or the image gradient).
-void gather_grad_output(float* dy, const float* gy, int64_t n0, int64_t count,
-                        const ConvGeometry& g, const Layout& l) {
+void gather_grad_output(const kernels::ConvKernels& ck, float* dy, const float* gy, int64_t n0,
+                        int64_t count, const ConvGeometry& g, const Layout& l) {
   const int64_t cols = count * l.width;
   for (int64_t i = 0; i < count; ++i)
     for (int64_t k = 0; k < g.k; ++k) {
@@ -171,11 +172,7 @@ void gather_grad_output(float* dy, const float* gy, int64_t n0, int64_t count,
         std::copy_n(src, g.pq(), dst);
         continue;
       }
-      const int64_t row = l.padded.w;
-      for (int64_t p = 0; p < g.p; ++p) {
-        std::copy_n(src + p * g.q, g.q, dst + p * row);
-        std::fill(dst + p * row + g.q, dst + (p + 1) * row, 0.0f);
-      }
+      ck.copy_rows(dst, l.padded.w, src, g.q, g.p, g.q, l.padded.w);
     }
 }
 
@@ -197,7 +194,7 @@ void forward_f32(float* y, const float* x, const float* w, const float* b, const
     const SgemmProblem p{Trans::N, Trans::N, g.k, cols, crs, 1.0f, w, crs, col, cols, 0.0f, out,
                          cols, b, b ? BiasMode::row : BiasMode::none, relu};
     runtime::sgemm_checked(p, sp.inner);
-    if (!direct) scatter_output(y, out, n0, count, g, l);
+    if (!direct) scatter_output(ck, y, out, n0, count, g, l);
   });
 }
 
@@ -239,9 +236,8 @@ void input_grad_chunk(const kernels::ConvKernels& ck, float* gx, const float* w,
       } else {
         ck.col2im_wide(padded, dcol + i * l.width, cols, block);
         for (int64_t c = 0; c < block.c; ++c)
-          for (int64_t h = 0; h < g.h; ++h)
-            std::copy_n(padded + (c * pg.h + h + g.pad_h) * pg.w + g.pad_w, g.w,
-                        image + (c * g.h + h) * g.w);
+          ck.copy_rows(image + c * g.h * g.w, g.w, padded + (c * pg.h + g.pad_h) * pg.w + g.pad_w,
+                       pg.w, g.h, g.w, g.w);
       }
     }
   }
@@ -265,7 +261,7 @@ void backward_f32(float* gx, float* gw, float* gb, const float* gy, const float*
       const float* dy = gy + n0 * g.k * g.pq();
       if (count > 1 || l.wide) {
         float* buf = runtime::workspace_of<float>(Slot::chunk, size_t(g.k * cols));
-        gather_grad_output(buf, gy, n0, count, g, l);
+        gather_grad_output(ck, buf, gy, n0, count, g, l);
         dy = buf;
       }
       if (gw) {

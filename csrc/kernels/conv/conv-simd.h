@@ -138,6 +138,17 @@ void accumulate(float* y, const float* x, int64_t n) {
   for_vectors<V>(0, n, [&](int64_t i, int c) { store<V>(y + i, V::add(load<V>(y + i, c), load<V>(x + i, c)), c); });
 }
 
+template <class V>
+void copy_rows(float* dst, int64_t ld_dst, const float* src, int64_t ld_src, int64_t rows,
+               int64_t cols, int64_t width) {
+  for (int64_t i = 0; i < rows; ++i) {
+    float* d = dst + i * ld_dst;
+    const float* s = src + i * ld_src;
+    for_vectors<V>(0, cols, [&](int64_t j, int n) { store<V>(d + j, load<V>(s + j, n), n); });
+    for_vectors<V>(cols, width, [&](int64_t j, int n) { store<V>(d + j, V::zero(), n); });
+  }
+}
+
 // The MT x NT dot products of rows a[0..MT) with rows b[0..NT): per step, NT vectors of b stay in
 // registers while each row of a streams past them (MT * NT accumulators + NT + 1 registers).
 template <class V, int MT, int NT>
@@ -205,7 +216,7 @@ template <class V>
 const ConvKernels& conv_table() {
   static const ConvKernels table = {&im2col<V>,   &col2im<V>,     &im2col_wide<V>,
                                     &col2im_wide<V>, &row_sums<V>, &accumulate<V>,
-                                    &row_dots<V>};
+                                    &copy_rows<V>,   &row_dots<V>};
   return table;
 }
 

@@ -39,6 +39,12 @@ struct ConvKernels {
   void (*row_sums)(float* out, const float* x, int64_t rows, int64_t cols);
   // y += x over n floats.
   void (*accumulate)(float* y, const float* x, int64_t n);
+  // `rows` runs of `cols` floats from src (rows ld_src apart) into dst (rows ld_dst apart), each
+  // dst row then zeroed from cols to width (>= cols): a plane moved between layouts with and
+  // without padding or junk columns in one call (a memmove per row of a few dozen floats cost
+  // more than the copying).
+  void (*copy_rows)(float* dst, int64_t ld_dst, const float* src, int64_t ld_src, int64_t rows,
+                    int64_t cols, int64_t width);
   // c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + sum_p a[i * lda + p] * b[j * ldb + p]
   // for i < m, j < n, p < len: a GEMM whose operands both run along the reduction, read in place.
   // For small outputs (the weight gradient of a layer with few filters) over long rows, where a
