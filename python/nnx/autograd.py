@@ -70,21 +70,24 @@ def _set_enabled(enabled: bool) -> None:
     _mode.enabled = enabled
 
 
-class _GradModeGuard:
-    """Context manager and decorator that sets grad mode and restores the previous one."""
+class _ModeGuard:
+    """Context manager and decorator that switches a mode to ``_enabled`` and restores the
+    previous one on exit; subclasses name the mode's getter and setter."""
 
     _enabled: bool
+    _get = staticmethod(is_grad_enabled)
+    _set = staticmethod(_set_enabled)
 
     def __init__(self) -> None:
         self._previous: list[bool] = []
 
     def __enter__(self):
-        self._previous.append(is_grad_enabled())
-        _set_enabled(self._enabled)
+        self._previous.append(self._get())
+        self._set(self._enabled)
         return self
 
     def __exit__(self, *exc) -> None:
-        _set_enabled(self._previous.pop())
+        self._set(self._previous.pop())
 
     def __call__(self, func):
         @functools.wraps(func)
@@ -94,29 +97,36 @@ class _GradModeGuard:
         return wrapper
 
 
-class no_grad(_GradModeGuard):  # noqa: N801 - PyTorch's name
+class no_grad(_ModeGuard):  # noqa: N801 - PyTorch's name
     """``with nnx.no_grad():`` or ``@nnx.no_grad()``: build no graph (evaluation, updates)."""
 
     _enabled = False
 
 
-class enable_grad(_GradModeGuard):  # noqa: N801 - PyTorch's name
+class enable_grad(_ModeGuard):  # noqa: N801 - PyTorch's name
     """Record ops again inside a ``no_grad`` block."""
 
     _enabled = True
 
 
-class set_grad_enabled(_GradModeGuard):  # noqa: N801 - PyTorch's name
-    """``set_grad_enabled(mode)`` switches grad mode now; used with ``with`` it switches back."""
+class _ModeSwitch(_ModeGuard):
+    """Switches the mode when constructed; used with ``with``, switches it back at the end."""
 
     def __init__(self, mode: bool) -> None:
         super().__init__()
         self._enabled = bool(mode)
-        self._previous.append(is_grad_enabled())
-        _set_enabled(self._enabled)
+        self._previous.append(self._get())
+        self._set(self._enabled)
 
     def __enter__(self):
         return self
+
+    def __call__(self, func):
+        raise TypeError(f"{type(self).__name__} is not a decorator")
+
+
+class set_grad_enabled(_ModeSwitch):  # noqa: N801 - PyTorch's name
+    """``set_grad_enabled(mode)`` switches grad mode now; used with ``with`` it switches back."""
 
     def __call__(self, func):
         raise TypeError("set_grad_enabled is not a decorator; use no_grad() or enable_grad()")
@@ -152,43 +162,22 @@ def _set_anomaly(mode: bool) -> None:
     _anomaly = bool(mode)
 
 
-class detect_anomaly:  # noqa: N801 - PyTorch's name
+class detect_anomaly(_ModeGuard):  # noqa: N801 - PyTorch's name
     """``with detect_anomaly():`` or ``@detect_anomaly()``: anomaly mode inside, then the
     previous mode. Every op's outputs and every backward's gradients are checked for NaN and
     Inf, which costs a pass over each array: use it to find a bug, not to train."""
 
-    def __init__(self) -> None:
-        self._previous: list[bool] = []
-
-    def __enter__(self):
-        self._previous.append(_anomaly)
-        _set_anomaly(True)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        _set_anomaly(self._previous.pop())
-
-    def __call__(self, func):
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            with detect_anomaly():
-                return func(*args, **kwargs)
-        return wrapper
+    _enabled = True
+    _get = staticmethod(is_anomaly_enabled)
+    _set = staticmethod(_set_anomaly)
 
 
-class set_detect_anomaly:  # noqa: N801 - PyTorch's name
+class set_detect_anomaly(_ModeSwitch):  # noqa: N801 - PyTorch's name
     """``set_detect_anomaly(mode)`` switches anomaly mode now; used with ``with`` it switches
     back at the end of the block."""
 
-    def __init__(self, mode: bool) -> None:
-        self._previous = _anomaly
-        _set_anomaly(mode)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        _set_anomaly(self._previous)
+    _get = staticmethod(is_anomaly_enabled)
+    _set = staticmethod(_set_anomaly)
 
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
