@@ -77,23 +77,33 @@ def timed_rounds(fns: dict[str, Callable[[], None]], repeats: int, min_time: flo
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
+def use_threads(threads: int, torch) -> None:
+    """Holds nnx and torch (when present) to `threads` threads."""
+    nnx.set_num_threads(threads)
+    if torch is not None:
+        torch.set_num_threads(threads)
+
+
+def print_header(cols: list[str]) -> None:
+    """The header and rule of a markdown table."""
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+
+
 def bench_gemm(args, torch) -> None:
     rng = np.random.default_rng(0)
     shapes = [(s, s, s) for s in SQUARE] + DL_SHAPES
     if args.quick:
         shapes = [(256, 256, 256), (128, 256, 10)]
     for threads in args.threads:
-        nnx.set_num_threads(threads)
-        if torch is not None:
-            torch.set_num_threads(threads)
+        use_threads(threads, torch)
         peak = _core.measure_fma_peak_gflops(threads, 0.3)
         print(f"\n## sgemm, {threads} thread(s); measured FMA peak {peak:.0f} GFLOP/s "
               f"({_core.active_isa()})\n")
         cols = ["M", "K", "N", "nnx GF/s", "% peak", "numpy GF/s", "nnx/numpy"]
         if torch is not None:
             cols += ["torch GF/s", "nnx/torch"]
-        print("| " + " | ".join(cols) + " |")
-        print("|" + "---|" * len(cols))
+        print_header(cols)
         for m, k, n in shapes:
             a = rng.standard_normal((m, k), dtype=np.float32)
             b = rng.standard_normal((k, n), dtype=np.float32)
@@ -121,13 +131,10 @@ def bench_adam(args, torch) -> None:
     """One fused Adam step on a flat float32 parameter: nnx's C++ kernel vs torch's fused Adam."""
     sizes = [1_000_000, 10_000_000] if not args.quick else [100_000]
     for threads in args.threads:
-        nnx.set_num_threads(threads)
-        if torch is not None:
-            torch.set_num_threads(threads)
+        use_threads(threads, torch)
         print(f"\n## Adam step (lr 1e-3, weight_decay 0), {threads} thread(s)\n")
         cols = ["params", "nnx ms", "nnx GB/s"] + (["torch fused ms", "nnx/torch"] if torch else [])
-        print("| " + " | ".join(cols) + " |")
-        print("|" + "---|" * len(cols))
+        print_header(cols)
         rng = np.random.default_rng(0)
         for n in sizes:
             # Each library's own allocation: nnx places parameters, gradients and optimizer state
@@ -179,7 +186,7 @@ def compare_training_epochs(args, torch, title, x, y, nnx_model, torch_model, ba
 
     n = len(x)
     for threads in args.threads:
-        nnx.set_num_threads(threads)
+        use_threads(threads, torch)
         nnx.manual_seed(0)
         model = nnx_model()
         opt = optim.Adam(model.parameters(), lr=1e-3)
@@ -195,7 +202,6 @@ def compare_training_epochs(args, torch, title, x, y, nnx_model, torch_model, ba
 
         fns = {"nnx": nnx_epoch}
         if torch is not None:
-            torch.set_num_threads(threads)
             torch.manual_seed(0)
             tmodel = torch_model(torch.nn)
             topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
@@ -213,8 +219,7 @@ def compare_training_epochs(args, torch, title, x, y, nnx_model, torch_model, ba
         t = timed_rounds(fns, args.repeats, 0.0, settle=0.15 if threads > 1 else 0.0)
         print(f"\n## {title} epoch ({n} images, batch {batch}, Adam), {threads} thread(s)\n")
         cols = ["nnx s/epoch", "images/s"] + (["torch s/epoch", "nnx/torch time"] if torch else [])
-        print("| " + " | ".join(cols) + " |")
-        print("|" + "---|" * len(cols))
+        print_header(cols)
         row = [f"{t['nnx']:.3f}", f"{n / t['nnx']:,.0f}"]
         if torch is not None:
             row += [f"{t['torch']:.3f}", f"{t['nnx'] / t['torch']:.2f}"]
@@ -263,14 +268,11 @@ def bench_conv(args, torch) -> None:
     shapes = CONV_SHAPES[:2] if args.quick else CONV_SHAPES
     rng = np.random.default_rng(0)
     for threads in args.threads:
-        nnx.set_num_threads(threads)
-        if torch is not None:
-            torch.set_num_threads(threads)
+        use_threads(threads, torch)
         print(f"\n## conv2d forward + backward, stride 1, {threads} thread(s)\n")
         cols = (["N, C, H, W, K, R, pad", "nnx ms", "GFLOP/s"]
                 + (["torch ms", "nnx/torch"] if torch else []))
-        print("| " + " | ".join(cols) + " |")
-        print("|" + "---|" * len(cols))
+        print_header(cols)
         for n, c, h, w, k, r, pad in shapes:
             x = rng.standard_normal((n, c, h, w), dtype=np.float32)
             wt = rng.standard_normal((k, c, r, r), dtype=np.float32)
@@ -307,9 +309,7 @@ def bench_maxpool(args, torch) -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((16 if args.quick else 64, 32, 32, 32), dtype=np.float32)
     for threads in args.threads:
-        nnx.set_num_threads(threads)
-        if torch is not None:
-            torch.set_num_threads(threads)
+        use_threads(threads, torch)
         y, idx = _kernels.max_pool2d_forward(x, (2, 2), (2, 2))
         gy = rng.standard_normal(y.shape, dtype=np.float32)
 
@@ -346,14 +346,11 @@ def bench_lstm(args, torch) -> None:
     shapes = [(32, 64, 16, 8), (65, 128, 20, 32)] if args.quick else LSTM_SHAPES
     rng = np.random.default_rng(0)
     for threads in args.threads:
-        nnx.set_num_threads(threads)
-        if torch is not None:
-            torch.set_num_threads(threads)
+        use_threads(threads, torch)
         print(f"\n## LSTM layer forward + backward, {threads} thread(s)\n")
         cols = (["I, H, T, B", "nnx ms", "GFLOP/s"]
                 + (["torch ms", "nnx/torch", "max |diff|"] if torch else []))
-        print("| " + " | ".join(cols) + " |")
-        print("|" + "---|" * len(cols))
+        print_header(cols)
         for i, h, t_len, b in shapes:
             s = 1 / np.sqrt(h)
             x = rng.standard_normal((t_len, b, i), dtype=np.float32)
@@ -414,7 +411,7 @@ def bench_char_lstm(args, torch) -> None:
     ids = rng.integers(0, vocab, (t_len + 1, batch))
     x, y = ids[:-1], ids[1:]
     for threads in args.threads:
-        nnx.set_num_threads(threads)
+        use_threads(threads, torch)
         model = CharLSTM(vocab)
         params = list(model.parameters())
         opt = optim.Adam(params, lr=2e-3)
@@ -429,8 +426,6 @@ def bench_char_lstm(args, torch) -> None:
 
         fns = {"nnx": nnx_step}
         if torch is not None:
-            torch.set_num_threads(threads)
-
             class TorchCharLSTM(torch.nn.Module):
                 def __init__(self):
                     super().__init__()
