@@ -63,7 +63,8 @@ ConvGeometry geometry(const Conv2dShape& s, const char* fn) {
   return g;
 }
 
-// Up to this many filters, the weight gradient of a chunk is computed by row_dots, in place: a
+// Up to this many filters, the weight gradient of a chunk is computed by dot products of rows
+// read in place (row_dots, or weight_grad_wide straight from the images in the wide layout): a
 // packed GEMM with so few rows of output spends more time packing its operands than multiplying.
 constexpr int64_t kFewFilters = 32;
 
@@ -112,17 +113,18 @@ Split split(int64_t chunks, int threads) {
   return chunks >= threads ? Split{threads, 1} : Split{1, threads};
 }
 
-// Image n of x with zero padding around each plane, in the calling thread's pad slot (the image
-// itself when there is no padding).
-const float* padded_image(const kernels::ConvKernels& ck, const float* x, int64_t n,
-                          const ConvGeometry& g, const Layout& l) {
-  const float* image = x + n * g.c * g.h * g.w;
-  if (!has_padding(g)) return image;
+// Images [n, n + count) of x with zero padding around each plane, one after another in the
+// calling thread's `slot` (x itself when there is no padding).
+const float* padded_images(const kernels::ConvKernels& ck, const float* x, int64_t n,
+                           int64_t count, const ConvGeometry& g, const Layout& l, Slot slot) {
+  const float* images = x + n * g.c * g.h * g.w;
+  if (!has_padding(g)) return images;
   const ConvGeometry& p = l.padded;
-  float* out = runtime::workspace_of<float>(Slot::pad, size_t(p.c * p.h * p.w));
-  std::fill(out, out + p.c * p.h * p.w, 0.0f);
-  for (int64_t c = 0; c < g.c; ++c)
-    ck.copy_rows(out + (c * p.h + g.pad_h) * p.w + g.pad_w, p.w, image + c * g.h * g.w, g.w, g.h,
+  const int64_t planes = count * g.c, plane = p.h * p.w;
+  float* out = runtime::workspace_of<float>(slot, size_t(planes * plane));
+  std::fill(out, out + planes * plane, 0.0f);
+  for (int64_t i = 0; i < planes; ++i)
+    ck.copy_rows(out + i * plane + g.pad_h * p.w + g.pad_w, p.w, images + i * g.h * g.w, g.w, g.h,
                  g.w, g.w);
   return out;
 }
@@ -136,7 +138,8 @@ const float* im2col_chunk(const kernels::ConvKernels& ck, const float* x, int64_
   float* col = runtime::workspace_of<float>(Slot::col, size_t(g.crs() * cols));
   for (int64_t b = 0; b < count; ++b) {
     if (l.wide)
-      ck.im2col_wide(col + b * l.width, cols, padded_image(ck, x, n0 + b, g, l), l.padded);
+      ck.im2col_wide(col + b * l.width, cols, padded_images(ck, x, n0 + b, 1, g, l, Slot::pad),
+                     l.padded);
     else
       ck.im2col(col + b * l.width, cols, x + (n0 + b) * image_size, g);
   }
@@ -266,15 +269,20 @@ void backward_f32(float* gx, float* gw, float* gb, const float* gy, const float*
       }
       if (gw) {
         // partial (K x CRS) (+)= dy (K x cols) @ col^T (cols x CRS)
-        const float* col = im2col_chunk(ck, x, n0, count, g, l);
         float* part = partial + grp * g.k * crs;
-        if (g.k <= kFewFilters) {
-          ck.row_dots(part, crs, dy, cols, g.k, col, cols, crs, cols, ch != first);
+        if (g.k <= kFewFilters && l.wide) {  // col read in place from the padded images
+          ck.weight_grad_wide(part, dy, cols, padded_images(ck, x, n0, count, g, l, Slot::col),
+                              count, l.padded, ch != first);
         } else {
-          const SgemmProblem p{Trans::N, Trans::T, g.k, crs, cols, 1.0f, dy, cols, col, cols,
-                               ch == first ? 0.0f : 1.0f, part, crs, nullptr, BiasMode::none,
-                               false};
-          runtime::sgemm_checked(p, sp.inner);
+          const float* col = im2col_chunk(ck, x, n0, count, g, l);
+          if (g.k <= kFewFilters) {
+            ck.row_dots(part, crs, dy, cols, g.k, col, cols, crs, cols, ch != first);
+          } else {
+            const SgemmProblem p{Trans::N, Trans::T, g.k, crs, cols, 1.0f, dy, cols, col, cols,
+                                 ch == first ? 0.0f : 1.0f, part, crs, nullptr, BiasMode::none,
+                                 false};
+            runtime::sgemm_checked(p, sp.inner);
+          }
         }
       }
       if (gx) input_grad_chunk(ck, gx, w, dy, n0, count, g, l, sp.inner);

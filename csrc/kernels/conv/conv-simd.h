@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "conv/conv.h"
 #include "simd/loops.h"
@@ -149,27 +150,37 @@ void copy_rows(float* dst, int64_t ld_dst, const float* src, int64_t ld_src, int
   }
 }
 
-// The MT x NT dot products of rows a[0..MT) with rows b[0..NT): per step, NT vectors of b stay in
-// registers while each row of a streams past them (MT * NT accumulators + NT + 1 registers).
+// The MT x NT dot products of rows a[0..MT) (lda apart) with rows b[0..NT) (each at its own
+// address), summed over `count` segments of `len` floats: segment t of a row starts a_step (of
+// b: b_step) floats after segment t - 1. Per step, NT vectors of b stay in registers while each
+// row of a streams past them (MT * NT accumulators + NT + 1 registers); the sums stay in the
+// accumulators across segments and are reduced once.
 template <class V, int MT, int NT>
-void row_dots_tile(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb,
-                   int64_t len, bool accumulate) {
+void dots_tile(float* c, int64_t ldc, const float* a, int64_t lda, const float* const* b,
+               int64_t len, int64_t count, int64_t a_step, int64_t b_step, bool accumulate) {
   using R = typename V::R;
   R acc[MT][NT];
   for (int i = 0; i < MT; ++i)
     for (int j = 0; j < NT; ++j) acc[i][j] = V::zero();
   // A plain loop, not for_vectors: the accumulators must stay in registers.
-  const auto step = [&](int64_t p, int count) __attribute__((always_inline)) {
+  const auto step = [&](int64_t t, int64_t p, int n) __attribute__((always_inline)) {
     R bv[NT];
-    for (int j = 0; j < NT; ++j) bv[j] = load<V>(b + j * ldb + p, count);
+    for (int j = 0; j < NT; ++j) bv[j] = load<V>(b[j] + t * b_step + p, n);
     for (int i = 0; i < MT; ++i) {
-      const R av = load<V>(a + i * lda + p, count);
+      R av = load<V>(a + t * a_step + i * lda + p, n);
+      // One load of a's vector for its NT multiply-adds: left to itself the compiler folds the
+      // load into each of them, and the loads, not the multiply-adds, set the pace.
+      __asm__("" : "+v"(av));
       for (int j = 0; j < NT; ++j) acc[i][j] = V::fmadd(av, bv[j], acc[i][j]);
     }
   };
-  int64_t p = 0;
-  for (; p + V::kWidth <= len; p += V::kWidth) step(p, V::kWidth);
-  if (p < len) step(p, int(len - p));
+  // Every segment's whole vectors, then every segment's partial one: with both in one loop the
+  // compiler kept the accumulators in memory between segments.
+  const int64_t whole = len / V::kWidth * V::kWidth;
+  for (int64_t t = 0; t < count; ++t)
+    for (int64_t p = 0; p < whole; p += V::kWidth) step(t, p, V::kWidth);
+  if (whole < len)
+    for (int64_t t = 0; t < count; ++t) step(t, whole, int(len - whole));
   for (int i = 0; i < MT; ++i)
     for (int j = 0; j < NT; ++j) {
       const float sum = V::reduce_add(acc[i][j]);
@@ -179,44 +190,73 @@ void row_dots_tile(float* c, int64_t ldc, const float* a, int64_t lda, const flo
 
 // Tile sizes for the edges: MT in 1..8 rows of a, NT in 1..3 rows of b.
 template <class V, int MT>
-void row_dots_edge(float* c, int64_t ldc, const float* a, int64_t lda, const float* b, int64_t ldb,
-                   int nt, int64_t len, bool accumulate) {
+void dots_edge(float* c, int64_t ldc, const float* a, int64_t lda, const float* const* b, int nt,
+               int64_t len, int64_t count, int64_t a_step, int64_t b_step, bool accumulate) {
   switch (nt) {
-    case 3: return row_dots_tile<V, MT, 3>(c, ldc, a, lda, b, ldb, len, accumulate);
-    case 2: return row_dots_tile<V, MT, 2>(c, ldc, a, lda, b, ldb, len, accumulate);
-    default: return row_dots_tile<V, MT, 1>(c, ldc, a, lda, b, ldb, len, accumulate);
+    case 3: return dots_tile<V, MT, 3>(c, ldc, a, lda, b, len, count, a_step, b_step, accumulate);
+    case 2: return dots_tile<V, MT, 2>(c, ldc, a, lda, b, len, count, a_step, b_step, accumulate);
+    default: return dots_tile<V, MT, 1>(c, ldc, a, lda, b, len, count, a_step, b_step, accumulate);
   }
 }
 
-template <class V>
-void row_dots(float* c, int64_t ldc, const float* a, int64_t lda, int64_t m, const float* b,
-              int64_t ldb, int64_t n, int64_t len, bool accumulate) {
+// c (m x n) (+)= the dot products of the m rows of a with the n rows of b, b's row j at b_row(j),
+// over `count` segments (see dots_tile). The rows of a run in blocks of 8 past all of b, three
+// rows of b at a time: a block of a stays in L1 while b streams.
+template <class V, class BRow>
+void dots(float* c, int64_t ldc, const float* a, int64_t lda, int64_t m, BRow b_row, int64_t n,
+          int64_t len, int64_t count, int64_t a_step, int64_t b_step, bool accumulate) {
   constexpr int64_t kMT = 8, kNT = 3;
-  for (int64_t j = 0; j < n; j += kNT) {  // a few rows of b at a time, all of a past them
-    const int nt = int(std::min(kNT, n - j));
-    for (int64_t i = 0; i < m; i += kMT) {
+  for (int64_t i = 0; i < m; i += kMT) {
+    const float* at = a + i * lda;
+    for (int64_t j = 0; j < n; j += kNT) {
+      const int nt = int(std::min(kNT, n - j));
+      const float* bt[kNT] = {};
+      for (int jj = 0; jj < nt; ++jj) bt[jj] = b_row(j + jj);
       float* ct = c + i * ldc + j;
-      const float* at = a + i * lda;
-      const float* bt = b + j * ldb;
+      const auto edge = [&](auto mt) {
+        dots_edge<V, decltype(mt)::value>(ct, ldc, at, lda, bt, nt, len, count, a_step, b_step,
+                                          accumulate);
+      };
       switch (std::min(kMT, m - i)) {
-        case 8: row_dots_edge<V, 8>(ct, ldc, at, lda, bt, ldb, nt, len, accumulate); break;
-        case 7: row_dots_edge<V, 7>(ct, ldc, at, lda, bt, ldb, nt, len, accumulate); break;
-        case 6: row_dots_edge<V, 6>(ct, ldc, at, lda, bt, ldb, nt, len, accumulate); break;
-        case 5: row_dots_edge<V, 5>(ct, ldc, at, lda, bt, ldb, nt, len, accumulate); break;
-        case 4: row_dots_edge<V, 4>(ct, ldc, at, lda, bt, ldb, nt, len, accumulate); break;
-        case 3: row_dots_edge<V, 3>(ct, ldc, at, lda, bt, ldb, nt, len, accumulate); break;
-        case 2: row_dots_edge<V, 2>(ct, ldc, at, lda, bt, ldb, nt, len, accumulate); break;
-        default: row_dots_edge<V, 1>(ct, ldc, at, lda, bt, ldb, nt, len, accumulate); break;
+        case 8: edge(std::integral_constant<int, 8>{}); break;
+        case 7: edge(std::integral_constant<int, 7>{}); break;
+        case 6: edge(std::integral_constant<int, 6>{}); break;
+        case 5: edge(std::integral_constant<int, 5>{}); break;
+        case 4: edge(std::integral_constant<int, 4>{}); break;
+        case 3: edge(std::integral_constant<int, 3>{}); break;
+        case 2: edge(std::integral_constant<int, 2>{}); break;
+        default: edge(std::integral_constant<int, 1>{}); break;
       }
     }
   }
 }
 
 template <class V>
+void row_dots(float* c, int64_t ldc, const float* a, int64_t lda, int64_t m, const float* b,
+              int64_t ldb, int64_t n, int64_t len, bool accumulate) {
+  dots<V>(c, ldc, a, lda, m, [&](int64_t j) { return b + j * ldb; }, n, len, 1, 0, 0, accumulate);
+}
+
+template <class V>
+void weight_grad_wide(float* gw, const float* dy, int64_t ld_dy, const float* images,
+                      int64_t count, const ConvGeometry& g, bool accumulate) {
+  // Tap (c, r, s) of an image reads its plane from r * dil_h * W + s * dil_w on: the col row
+  // im2col_wide would copy. Only the first wide_run columns of an image can reach a real
+  // output; dy's junk columns among them are 0.
+  const auto tap = [&](int64_t j) {
+    const int64_t c = j / (g.r * g.s), r = j / g.s % g.r, s = j % g.s;
+    return images + (c * g.h + r * g.dil_h) * g.w + s * g.dil_w;
+  };
+  dots<V>(gw, g.crs(), dy, ld_dy, g.k, tap, g.crs(), wide_run(g), count, g.p * g.w,
+          g.c * g.h * g.w, accumulate);
+}
+
+template <class V>
 const ConvKernels& conv_table() {
   static const ConvKernels table = {&im2col<V>,   &col2im<V>,     &im2col_wide<V>,
                                     &col2im_wide<V>, &row_sums<V>, &accumulate<V>,
-                                    &copy_rows<V>,   &row_dots<V>};
+                                    &copy_rows<V>,   &row_dots<V>,
+                                    &weight_grad_wide<V>};
   return table;
 }
 

@@ -52,6 +52,13 @@ struct ConvKernels {
   // then a fixed-order reduction.
   void (*row_dots)(float* c, int64_t ldc, const float* a, int64_t lda, int64_t m, const float* b,
                    int64_t ldb, int64_t n, int64_t len, bool accumulate);
+  // gw (K x C*R*S) (+)= the weight gradient of `count` images of a stride-1 convolution in the
+  // wide layout, without a col matrix: images are the padded inputs (count x C x H x W, g the
+  // padded geometry, as for im2col_wide), dy the output gradient (K rows ld_dy apart, image t
+  // from column t * P * W, junk columns 0). Each tap's row of col is read in place from its
+  // image plane, so a row_dots over the col matrix without im2col.
+  void (*weight_grad_wide)(float* gw, const float* dy, int64_t ld_dy, const float* images,
+                           int64_t count, const ConvGeometry& g, bool accumulate);
 };
 
 namespace avx2 { const ConvKernels& conv_kernels(); }
