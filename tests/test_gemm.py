@@ -76,6 +76,19 @@ def test_blocked_path_larger_shapes(isa, shape, ta, tb):
     check_gemm(nnx.gemm(a, b, trans_a=ta, trans_b=tb), a, b, None, ta, tb, 1.0, 0.0)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_rows_split_evenly_between_tiles(isa, threads, n_threads):
+    """Up to one cache block of rows runs as equal register tiles (16 rows as 8 + 8) read from
+    packed A panels holding fewer rows than the micro-kernel's: every row count around the tile
+    multiples, with A packed (several column tiles) and read in place (one)."""
+    rng = np.random.default_rng(3)
+    nnx.set_num_threads(n_threads)
+    for m in list(range(1, 33)) + [41, 42, 43, 56, 57, 83, 84, 85, 99]:
+        for n in (70, 20):
+            a, b = stored(rng, m, 37, False, pad=3), stored(rng, 37, n, False, pad=5)
+            check_gemm(nnx.gemm(a, b), a, b, None, False, False, 1.0, 0.0)
+
+
 def test_deep_k_crosses_cache_blocks(isa):
     # k larger than any kc block, so C is updated once per block with beta = 1 after the first.
     rng = np.random.default_rng(3)
@@ -171,7 +184,7 @@ def test_float64_path(threads):
 
 
 @pytest.mark.parametrize("shape", [(200, 300, 150), (6, 25, 20000), (16, 150, 3000), (1000, 64, 10),
-                                   (150, 1500, 70)])
+                                   (150, 1500, 70), (29, 40, 700), (64, 30, 500)])
 def test_thread_count_does_not_change_bits(isa, threads, shape):
     m, k, n = shape
     rng = np.random.default_rng(10)

@@ -24,6 +24,11 @@ int64_t ceil_div(int64_t x, int64_t y) { return (x + y - 1) / y; }
 constexpr double kMinFlopsPerThread = 2.0e6;
 
 struct Plan {
+  // Rows per register tile: the micro-kernel's mr, or fewer when C has at most one cache block
+  // of rows, so that they split evenly (16 rows as 8 + 8, not 14 + 2: a 2-row tile does a
+  // seventh of the arithmetic per load). Packed A keeps the micro-kernel's panel stride mr,
+  // its rows past tile_m zero.
+  int64_t tile_m;
   bool pack_a, pack_b;
   bool split_m;     // threads take row blocks and share packed B; otherwise column blocks
   int threads;
@@ -34,6 +39,7 @@ struct Plan {
 Plan make_plan(const SgemmConfig& cfg, const SgemmProblem& p, int num_threads) {
   Plan plan{};
   const int64_t m_tiles = ceil_div(p.m, cfg.mr), n_tiles = ceil_div(p.n, cfg.nr);
+  plan.tile_m = p.m <= cfg.mc ? ceil_div(p.m, m_tiles) : cfg.mr;
   // B must be packed when its rows are not contiguous; otherwise packing (one extra pass over B)
   // pays only once enough row tiles reuse the packed panel. 12 was measured: (64, 512, 2048),
   // (16, 150, 12800) and (128, 256, 10) all run faster reading B in place.
@@ -58,11 +64,11 @@ Plan make_plan(const SgemmConfig& cfg, const SgemmProblem& p, int num_threads) {
   // Equal kc blocks (k = 300 gives 150 + 150, not 256 + 44): the short block would run at a
   // fraction of the speed. Depends on k alone, so it cannot break thread-count invariance.
   plan.kc = ceil_div(p.k, ceil_div(p.k, cfg.kc));
-  const int64_t rows = plan.split_m ? ceil_div(m_tiles, plan.threads) * cfg.mr : p.m;
+  const int64_t rows = plan.split_m ? ceil_div(m_tiles, plan.threads) * plan.tile_m : p.m;
   const int64_t cols = plan.split_m ? p.n : ceil_div(n_tiles, plan.threads) * cfg.nr;
-  plan.mc = std::min(cfg.mc, round_up(rows, cfg.mr));
+  plan.mc = std::min(cfg.mc, round_up(rows, plan.tile_m));
   plan.nc = std::min(cfg.nc, round_up(cols, cfg.nr));
-  plan.a_floats = plan.pack_a ? size_t(plan.mc * plan.kc) : 0;
+  plan.a_floats = plan.pack_a ? size_t(ceil_div(plan.mc, plan.tile_m) * cfg.mr * plan.kc) : 0;
   plan.b_floats = plan.pack_b ? size_t(plan.nc * plan.kc) : 0;
   return plan;
 }
@@ -88,7 +94,7 @@ struct Operands {
 void gemm_region(const SgemmConfig& cfg, const SgemmProblem& p, const Plan& plan,
                  const Operands& op, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
                  float* b_buf, float* a_buf, bool shared_b) {
-  const int64_t mr = cfg.mr, nr = cfg.nr;
+  const int64_t mr = cfg.mr, nr = cfg.nr, tile_m = plan.tile_m;
   for (int64_t jc = n0; jc < n1; jc += plan.nc) {
     const int64_t nc = std::min(plan.nc, n1 - jc);
     for (int64_t pc = 0; pc < p.k; pc += plan.kc) {
@@ -111,7 +117,13 @@ void gemm_region(const SgemmConfig& cfg, const SgemmProblem& p, const Plan& plan
       for (int64_t ic = m0; ic < m1; ic += plan.mc) {
         const int64_t mc = std::min(plan.mc, m1 - ic);
         const float* a_block = op.a + ic * op.a_rs + pc * op.a_cs;
-        if (plan.pack_a) cfg.pack_a(a_buf, a_block, op.a_rs, op.a_cs, mc, kc);
+        if (plan.pack_a && tile_m == mr) {
+          cfg.pack_a(a_buf, a_block, op.a_rs, op.a_cs, mc, kc);
+        } else if (plan.pack_a) {  // one panel per tile
+          for (int64_t ir = 0; ir < mc; ir += tile_m)
+            cfg.pack_a(a_buf + ir / tile_m * mr * kc, a_block + ir * op.a_rs, op.a_rs, op.a_cs,
+                       std::min(tile_m, mc - ir), kc);
+        }
 
         SgemmTile t{};
         t.k = kc;
@@ -126,9 +138,9 @@ void gemm_region(const SgemmConfig& cfg, const SgemmProblem& p, const Plan& plan
           t.n = int(std::min(nr, nc - jr));
           t.b = plan.pack_b ? b_buf + jr * kc : op.b + pc * op.b_rs + (jc + jr);
           t.bias_col = last && p.bias_mode == BiasMode::col ? p.bias + jc + jr : nullptr;
-          for (int64_t ir = 0; ir < mc; ir += mr) {
-            t.m = int(std::min(mr, mc - ir));
-            t.a = plan.pack_a ? a_buf + ir * kc : a_block + ir * op.a_rs;
+          for (int64_t ir = 0; ir < mc; ir += tile_m) {
+            t.m = int(std::min(tile_m, mc - ir));
+            t.a = plan.pack_a ? a_buf + ir / tile_m * mr * kc : a_block + ir * op.a_rs;
             t.c = p.c + (ic + ir) * p.ldc + jc + jr;
             t.bias_row = last && p.bias_mode == BiasMode::row ? p.bias + ic + ir : nullptr;
             cfg.ukernel(t);
@@ -174,8 +186,8 @@ void sgemm_blocked(const SgemmConfig& cfg, const SgemmProblem& p, float* workspa
     const int tid = thread_id();
     float* a_buf = a_bufs + a_stride * tid;
     if (plan.split_m) {
-      const int64_t m0 = std::min(p.m, m_tiles * tid / plan.threads * cfg.mr);
-      const int64_t m1 = std::min(p.m, m_tiles * (tid + 1) / plan.threads * cfg.mr);
+      const int64_t m0 = std::min(p.m, m_tiles * tid / plan.threads * plan.tile_m);
+      const int64_t m1 = std::min(p.m, m_tiles * (tid + 1) / plan.threads * plan.tile_m);
       gemm_region(cfg, p, plan, op, m0, m1, 0, p.n, workspace, a_buf, true);
     } else {
       const int64_t n0 = std::min(p.n, n_tiles * tid / plan.threads * cfg.nr);
