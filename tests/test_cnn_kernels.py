@@ -34,6 +34,8 @@ POOL_CASES = [  # (x shape, kernel, stride, padding)
     ((2, 2, 33, 35), (2, 2), (2, 2), (0, 0)),
     ((1, 2, 7, 40), (3, 3), (3, 3), (1, 1)),
     ((1, 1, 4, 4), (4, 4), (1, 1), (0, 0)),
+    ((3, 2, 10, 10), (2, 2), (2, 2), (0, 0)),  # 2 x 2 windows, LeNet's second pooling
+    ((1, 2, 5, 65), (2, 2), (2, 2), (0, 0)),   # 32 windows per row, an odd row and column left
 ]
 
 
@@ -97,6 +99,19 @@ def test_max_pool_propagates_nan_and_handles_minus_inf(isa):
     y, idx = K.max_pool2d_forward(x, (2, 2), (2, 2))
     assert np.isnan(y[0, 0, 0, 0]) and idx[0, 0, 0, 0] == 5
     assert y[0, 0, 1, 1] == -np.inf and 0 <= idx[0, 0, 1, 1] < 16  # never a padding position
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 8), (1, 2, 9, 35), (2, 1, 6, 64)])
+def test_max_pool_2x2_ties_nan_and_minus_inf_in_every_window_position(isa, shape):
+    """2 x 2 windows at stride 2 have their own kernel: few distinct values (ties everywhere),
+    NaN and -inf scattered over all four window positions, indices equal to the reference's."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 3, shape).astype(np.float32)
+    x[rng.random(shape) < 0.1] = np.nan
+    x[rng.random(shape) < 0.2] = -np.inf
+    y, idx = K.max_pool2d_forward(x, (2, 2), (2, 2))
+    ry, ridx = R.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0))
+    assert np.array_equal(y, ry, equal_nan=True) and np.array_equal(idx, ridx)
 
 
 @pytest.mark.parametrize("case", POOL_CASES)

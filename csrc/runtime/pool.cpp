@@ -56,7 +56,9 @@ template <typename T>
 void max_pool2d_forward(T* y, int64_t* indices, const T* x, const Pool2dShape& shape) {
   const kernels::PoolGeometry g = geometry(shape);
   const int threads = get_num_threads();
-  if (auto* t = runtime::float_kernels<T>(&runtime::KernelTable::pool))
+  // The SIMD kernels carry window positions in float lanes: exact below 2^24 per plane.
+  constexpr int64_t kExactInFloat = int64_t(1) << 24;
+  if (auto* t = runtime::float_kernels<T>(&runtime::KernelTable::pool); t && g.h * g.w < kExactInFloat)
     return t->max_forward((float*)y, indices, (const float*)x, g, threads);
   kernels::ref::max_pool_forward<T>(y, indices, x, g, threads);
 }

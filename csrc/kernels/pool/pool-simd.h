@@ -65,9 +65,45 @@ void max_pool_row_block(float* y, int64_t* indices, const float* xp, const PoolG
   V::store_as_int64(indices, arg, lanes);  // exact: plane positions stay below 2^24
 }
 
+// Output columns j0 .. j0 + lanes - 1 of output row i of one plane, for 2 x 2 windows at
+// stride 2 without padding (most CNNs' pooling): each window's four values are the even and odd
+// elements of two input rows, compared in window order as above but without the general case's
+// per-tap bounds.
+template <class V>
+void max_pool_2x2_row_block(float* y, int64_t* indices, const float* xp, const PoolGeometry& g,
+                            int64_t i, int64_t j0, int lanes) {
+  using R = typename V::R;
+  constexpr int W = V::kWidth;
+  const int n = 2 * lanes;  // input floats per row
+  const float* top = xp + 2 * i * g.w + 2 * j0;
+  // The window origin of each lane in its plane.
+  const R origin = V::add(V::set1(float(2 * i * g.w + 2 * j0)), V::mul(V::iota(), V::set1(2.0f)));
+  R best = V::zero(), arg = V::zero();
+  for (int a = 0; a < 2; ++a) {
+    const float* row = top + a * g.w;
+    const R lo = V::load_lanes(row, 0, std::min(n, W));
+    const R hi = n > W ? V::load_lanes(row + W, 0, n - W) : V::zero();
+    const R pos = V::add(origin, V::set1(float(a * g.w)));
+    const R candidates[2] = {V::even_lanes(lo, hi), V::odd_lanes(lo, hi)};
+    for (int b = 0; b < 2; ++b) {
+      const R val = candidates[b], at = b ? V::add(pos, V::set1(1.0f)) : pos;
+      if (a == 0 && b == 0) {  // the reference's -inf start loses to anything but -inf itself,
+        best = val, arg = at;  // which leaves the origin as its index too
+        continue;
+      }
+      const auto take = V::either(V::gt(val, best), V::both(V::is_nan(val), V::not_nan(best)));
+      best = V::select(take, val, best);
+      arg = V::select(take, at, arg);
+    }
+  }
+  store<V>(y, best, lanes);
+  V::store_as_int64(indices, arg, lanes);  // exact: plane positions stay below 2^24
+}
+
 template <class V>
 void max_pool_forward(float* y, int64_t* indices, const float* x, const PoolGeometry& g,
                       int threads) {
+  const bool two_by_two = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
   // Whole planes per chunk, about kChunk inputs each: tiny pooling stays on one thread.
   const int64_t planes = std::max<int64_t>(1, kChunk / (g.h * g.w));
   parallel_chunks(g.planes, planes, threads, [&](int64_t pl0, int64_t pl1) {
@@ -75,8 +111,11 @@ void max_pool_forward(float* y, int64_t* indices, const float* x, const PoolGeom
       for (int64_t i = 0; i < g.p; ++i)
         for (int64_t j0 = 0; j0 < g.q; j0 += V::kWidth) {
           const int64_t out = (pl * g.p + i) * g.q + j0;
-          max_pool_row_block<V>(y + out, indices + out, x + pl * g.h * g.w, g, i, j0,
-                                int(std::min<int64_t>(V::kWidth, g.q - j0)));
+          const int lanes = int(std::min<int64_t>(V::kWidth, g.q - j0));
+          if (two_by_two)
+            max_pool_2x2_row_block<V>(y + out, indices + out, x + pl * g.h * g.w, g, i, j0, lanes);
+          else
+            max_pool_row_block<V>(y + out, indices + out, x + pl * g.h * g.w, g, i, j0, lanes);
         }
   });
 }

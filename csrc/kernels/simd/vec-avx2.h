@@ -37,6 +37,11 @@ struct VecF32 {
     const __m256 t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));  // a0 a2 b0 b2 a4 a6 b4 b6
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
   }
+  // Lanes 1, 3, 5, 7 of a, then lanes 1, 3, 5, 7 of b: the odd elements of a 16-float row.
+  static R odd_lanes(R a, R b) {
+    const __m256 t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));  // a1 a3 b1 b3 a5 a7 b5 b7
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+  }
   // The first `count` lanes, which hold integral values, as int64.
   static void store_as_int64(int64_t* p, R v, int count) {
     alignas(32) float buf[8];

@@ -32,6 +32,11 @@ struct VecF32 {
     return _mm512_permutex2var_ps(
         a, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), b);
   }
+  // Lanes 1, 3, ..., 15 of a, then lanes 1, 3, ..., 15 of b: the odd elements of a 32-float row.
+  static R odd_lanes(R a, R b) {
+    return _mm512_permutex2var_ps(
+        a, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), b);
+  }
   // The first `count` lanes, which hold integral values, as int64.
   static void store_as_int64(int64_t* p, R v, int count) {
     const unsigned mask = count >= 16 ? 0xffffu : (1u << count) - 1;
