@@ -25,6 +25,11 @@ CONV_CASES = [
     # and more filters than the in-place weight-gradient kernel takes.
     ((9, 3, 12, 11), (4, 3, 3, 2), (1, 1), (2, 1), (2, 2)),
     ((3, 4, 6, 6), (40, 4, 3, 3), (1, 1), (1, 1), (1, 1)),
+    # Stride 1 without padding whose output rows are much narrower than the input's run in the
+    # compact layout (unpadded im2col / col2im): rows wider than a vector, dilation, many filters.
+    ((2, 3, 20, 37), (4, 3, 5, 9), (1, 1), (0, 0), (1, 1)),
+    ((3, 2, 13, 12), (3, 2, 3, 3), (1, 1), (0, 0), (2, 3)),
+    ((2, 4, 8, 8), (40, 4, 3, 3), (1, 1), (0, 0), (1, 1)),
 ]
 
 POOL_CASES = [  # (x shape, kernel, stride, padding)

@@ -68,11 +68,11 @@ ConvGeometry geometry(const Conv2dShape& s, const char* fn) {
 // packed GEMM with so few rows of output spends more time packing its operands than multiplying.
 constexpr int64_t kFewFilters = 32;
 
-// How a convolution's GEMMs see the images. Stride-1 convolutions use the wide layout of
-// ConvKernels::im2col_wide: each (padded) image gives P * Wp columns whose col rows are contiguous
-// runs of the image, copied at memory speed, where the compact layout (P * Q columns) copies rows
-// of only Q floats, which dominated small images (LeNet's 10-wide rows). The price is Wp / Q more
-// GEMM columns, whose junk results are dropped. Other convolutions use the compact layout.
+// How a convolution's GEMMs see the images. Stride-1 convolutions whose output rows are nearly
+// as wide as the padded input use the wide layout of ConvKernels::im2col_wide: each (padded)
+// image gives P * Wp columns whose col rows are contiguous runs of the image, copied at memory
+// speed, where the compact layout (P * Q columns) copies rows of Q floats. The price is Wp / Q
+// more GEMM columns, whose junk results are dropped. Other convolutions use the compact layout.
 struct Layout {
   bool wide;
   ConvGeometry padded;  // wide: the geometry over the padded image (no padding left)
@@ -89,7 +89,12 @@ constexpr int64_t kTargetColumns = 2048, kColFloats = 128 * 1024;
 
 Layout layout(const ConvGeometry& g) {
   Layout l{};
-  l.wide = g.stride_h == 1 && g.stride_w == 1 && !g.is_pointwise();
+  // Wide when its junk columns are at most an eighth of the GEMM's: 32x32 images with 3x3
+  // filters (2 of 34) or LeNet's first layer (4 of 32), not its second (4 of 14), whose
+  // 10-float rows the compact layout's unpadded im2col moves as one masked vector each.
+  const int64_t padded_w = g.w + 2 * g.pad_w;
+  l.wide = g.stride_h == 1 && g.stride_w == 1 && !g.is_pointwise() &&
+           8 * (padded_w - g.q) <= padded_w;
   l.padded = g;
   if (l.wide) {
     l.padded.h = g.h + 2 * g.pad_h, l.padded.w = g.w + 2 * g.pad_w;

@@ -47,8 +47,29 @@ inline void copy_row(float* out, const float* in, int64_t count) {
   if (q < count) V::store_partial(out + q, V::load_partial(in + q, int(count - q), 0.0f), int(count - q));
 }
 
+// A stride-1 convolution without padding: every tap's output row p is the Q floats of input
+// row p + r from column s on, no bounds to check. Rows of up to one vector move as one masked
+// load and store (LeNet's second convolution has 10-float rows).
+template <class V>
+void im2col_unpadded(float* col, int64_t ld, const float* image, const ConvGeometry& g) {
+  for (int64_t c = 0; c < g.c; ++c)
+    for (int64_t r = 0; r < g.r; ++r)
+      for (int64_t s = 0; s < g.s; ++s) {
+        float* row = col + ((c * g.r + r) * g.s + s) * ld;
+        const float* in = image + (c * g.h + r * g.dil_h) * g.w + s * g.dil_w;
+        if (g.q <= V::kWidth) {
+          const int q = int(g.q);
+          for (int64_t p = 0; p < g.p; ++p) store<V>(row + p * q, load<V>(in + p * g.w, q), q);
+        } else {
+          for (int64_t p = 0; p < g.p; ++p) copy_row<V>(row + p * g.q, in + p * g.w, g.q);
+        }
+      }
+}
+
 template <class V>
 void im2col(float* col, int64_t ld, const float* image, const ConvGeometry& g) {
+  if (g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0)
+    return im2col_unpadded<V>(col, ld, image, g);
   for (int64_t c = 0; c < g.c; ++c)
     for (int64_t r = 0; r < g.r; ++r)
       for (int64_t s = 0; s < g.s; ++s) {
@@ -74,8 +95,51 @@ void im2col(float* col, int64_t ld, const float* image, const ConvGeometry& g) {
       }
 }
 
+// The adjoint of im2col_unpadded, one plane at a time in a buffer of whole vectors per input
+// row: each tap's rows are loaded shifted into place (lanes outside the tap masked off) and
+// added to the buffer's vectors, which are always loaded and stored whole at the same address.
+// Adding them to the image's rows at their own offsets instead stalled on loads of values
+// stored a float away. Each value sums its taps in tap order, as the general col2im below does.
+constexpr int64_t kPlaneBufferFloats = 4096;
+
+template <class V>
+bool col2im_unpadded_fits(const ConvGeometry& g) {
+  return g.h * ((g.w + V::kWidth - 1) / V::kWidth) * V::kWidth <= kPlaneBufferFloats;
+}
+
+template <class V>
+void col2im_unpadded(float* image, const float* col, int64_t ld, const ConvGeometry& g) {
+  constexpr int64_t W = V::kWidth;
+  const int64_t vectors = (g.w + W - 1) / W;  // per input row
+  const int64_t rows = g.p, q = g.q;
+  alignas(64) float buf[kPlaneBufferFloats];
+  for (int64_t c = 0; c < g.c; ++c) {
+    std::fill(buf, buf + g.h * vectors * W, 0.0f);
+    for (int64_t r = 0; r < g.r; ++r)
+      for (int64_t s = 0; s < g.s; ++s) {
+        const float* taps = col + ((c * g.r + r) * g.s + s) * ld;
+        for (int64_t v = 0; v < vectors; ++v) {
+          // Tap (r, s) covers input columns [s * dil_w, s * dil_w + Q): lanes [lo, hi) of vector v.
+          const int64_t first = s * g.dil_w - v * W;
+          const int lo = int(std::clamp<int64_t>(first, 0, W));
+          const int hi = int(std::clamp<int64_t>(first + g.q, 0, W));
+          if (lo >= hi) continue;
+          const float* in = taps - first;
+          float* out = buf + (r * g.dil_h * vectors + v) * W;
+          for (int64_t p = 0; p < rows; ++p, in += q, out += vectors * W)
+            V::store(out, V::add(V::load(out), V::load_lanes(in, lo, hi)));
+        }
+      }
+    for (int64_t h = 0; h < g.h; ++h)
+      std::copy_n(buf + h * vectors * W, g.w, image + (c * g.h + h) * g.w);
+  }
+}
+
 template <class V>
 void col2im(float* image, const float* col, int64_t ld, const ConvGeometry& g) {
+  if (g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0 &&
+      col2im_unpadded_fits<V>(g))
+    return col2im_unpadded<V>(image, col, ld, g);
   std::memset(image, 0, sizeof(float) * size_t(g.c * g.h * g.w));
   for (int64_t c = 0; c < g.c; ++c)
     for (int64_t r = 0; r < g.r; ++r)
