@@ -119,6 +119,27 @@ def test_max_pool_2x2_ties_nan_and_minus_inf_in_every_window_position(isa, shape
     assert np.array_equal(y, ry, equal_nan=True) and np.array_equal(idx, ridx)
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 16, 16), (1, 2, 9, 35)])
+def test_max_pool_backward_with_indices_outside_their_windows(isa, shape):
+    """Shapes of 2 x 2 pooling take a kernel that writes each window's four gradients at once;
+    indices elsewhere in the plane (not from such a forward) must still scatter-add correctly,
+    and an index outside the plane must still raise."""
+    rng = np.random.default_rng(6)
+    out = (shape[0], shape[1], shape[2] // 2, shape[3] // 2)
+    gy = rng.standard_normal(out).astype(np.float32)
+    _, own = K.max_pool2d_forward(rng.standard_normal(shape).astype(np.float32), (2, 2), (2, 2))
+    shared = np.zeros(out, np.int64)  # every window's gradient onto the plane's first value
+    moved = own.copy()
+    moved.flat[-1] = 0  # one index outside its window, found last
+    for idx in (own, shared, moved):
+        want = R.max_pool2d_backward(gy.astype(np.float64), idx, shape)
+        assert rel_err(K.max_pool2d_backward(gy, idx, shape), want) < 1e-6
+    bad = own.copy()
+    bad.flat[-1] = shape[2] * shape[3]
+    with pytest.raises(IndexError, match="outside"):
+        K.max_pool2d_backward(gy, bad, shape)
+
+
 @pytest.mark.parametrize("case", POOL_CASES)
 @pytest.mark.parametrize("count_include_pad", [True, False])
 def test_avg_pool_matches_reference(isa, case, count_include_pad):

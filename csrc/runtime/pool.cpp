@@ -10,6 +10,9 @@
 namespace nnx {
 namespace {
 
+// The SIMD kernels carry window positions in float lanes: exact below 2^24 per plane.
+constexpr int64_t kExactInFloat = int64_t(1) << 24;
+
 kernels::PoolGeometry geometry(const Pool2dShape& s) {
   check_pool2d_shape(s);
   return {s.planes, s.height, s.width, s.kernel_h, s.kernel_w, s.stride_h, s.stride_w,
@@ -56,8 +59,6 @@ template <typename T>
 void max_pool2d_forward(T* y, int64_t* indices, const T* x, const Pool2dShape& shape) {
   const kernels::PoolGeometry g = geometry(shape);
   const int threads = get_num_threads();
-  // The SIMD kernels carry window positions in float lanes: exact below 2^24 per plane.
-  constexpr int64_t kExactInFloat = int64_t(1) << 24;
   if (auto* t = runtime::float_kernels<T>(&runtime::KernelTable::pool); t && g.h * g.w < kExactInFloat)
     return t->max_forward((float*)y, indices, (const float*)x, g, threads);
   kernels::ref::max_pool_forward<T>(y, indices, x, g, threads);
@@ -67,6 +68,13 @@ template <typename T>
 void max_pool2d_backward(T* grad_x, const T* grad_y, const int64_t* indices, int64_t planes,
                          int64_t height, int64_t width, int64_t out_h, int64_t out_w) {
   const kernels::PoolGeometry g = adaptive(planes, height, width, out_h, out_w);  // sizes only
+  // 2 x 2 windows at stride 2 (the shapes allow it, and the kernel checks every index), rows of
+  // at least 8 windows: shorter ones (LeNet's 5) leave most of a vector idle, and scattering
+  // one gradient at a time is as fast.
+  if (auto* t = runtime::float_kernels<T>(&runtime::KernelTable::pool);
+      t && g.p == g.h / 2 && g.q == g.w / 2 && g.q >= 8 && g.h * g.w < kExactInFloat &&
+      t->max_backward_2x2((float*)grad_x, (const float*)grad_y, indices, g, get_num_threads()))
+    return;
   // Indices come from a forward of this shape; a bad one would write outside the plane.
   for (int64_t i = 0; i < g.planes * g.p * g.q; ++i)
     if (indices[i] < 0 || indices[i] >= g.h * g.w)

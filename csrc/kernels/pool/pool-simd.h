@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "pool/pool.h"
@@ -120,9 +121,58 @@ void max_pool_forward(float* y, int64_t* indices, const float* x, const PoolGeom
   });
 }
 
+// Output columns j0 .. j0 + lanes - 1 of output row i of one plane: false if an index lies
+// outside its window.
+template <class V>
+bool max_pool_2x2_backward_row_block(float* gx, const float* gy, const int64_t* indices,
+                                     const PoolGeometry& g, int64_t i, int64_t j0, int lanes) {
+  using R = typename V::R;
+  constexpr int W = V::kWidth;
+  const R origin = V::add(V::set1(float(2 * i * g.w + 2 * j0)), V::mul(V::iota(), V::set1(2.0f)));
+  // Exact: positions stay below 2^24, and an index far outside converts to a float far away.
+  const R offset = V::sub(V::load_int64_as_float(indices, lanes), origin);
+  const R grad = load<V>(gy, lanes);
+  const unsigned all = lanes >= W ? (1u << W) - 1 : (1u << lanes) - 1;
+  unsigned found = 0;
+  const int n = 2 * lanes;  // gradients per input row
+  for (int a = 0; a < 2; ++a) {
+    const auto left = V::eq(offset, V::set1(float(a * g.w)));
+    const auto right = V::eq(offset, V::set1(float(a * g.w + 1)));
+    found |= V::bits(V::either(left, right));
+    const R even = V::select(left, grad, V::zero()), odd = V::select(right, grad, V::zero());
+    float* row = gx + (2 * i + a) * g.w + 2 * j0;
+    store<V>(row, V::zip_lo(even, odd), std::min(n, W));
+    if (n > W) store<V>(row + W, V::zip_hi(even, odd), n - W);
+  }
+  return (found & all) == all;
+}
+
+template <class V>
+bool max_pool_2x2_backward(float* grad_x, const float* grad_y, const int64_t* indices,
+                           const PoolGeometry& g, int threads) {
+  std::atomic<bool> inside{true};
+  const int64_t planes = std::max<int64_t>(1, kChunk / (g.h * g.w));
+  parallel_chunks(g.planes, planes, threads, [&](int64_t pl0, int64_t pl1) {
+    for (int64_t pl = pl0; pl < pl1 && inside.load(std::memory_order_relaxed); ++pl) {
+      float* gx = grad_x + pl * g.h * g.w;
+      for (int64_t i = 0; i < g.p; ++i) {
+        if (g.w > 2 * g.q) gx[(2 * i) * g.w + g.w - 1] = gx[(2 * i + 1) * g.w + g.w - 1] = 0.0f;
+        for (int64_t j0 = 0; j0 < g.q; j0 += V::kWidth) {
+          const int64_t out = (pl * g.p + i) * g.q + j0;
+          if (!max_pool_2x2_backward_row_block<V>(gx, grad_y + out, indices + out, g, i, j0,
+                                                  int(std::min<int64_t>(V::kWidth, g.q - j0))))
+            inside.store(false, std::memory_order_relaxed);
+        }
+      }
+      std::fill(gx + 2 * g.p * g.w, gx + g.h * g.w, 0.0f);  // an odd last row
+    }
+  });
+  return inside.load();
+}
+
 template <class V>
 const PoolKernels& pool_table() {
-  static const PoolKernels table = {&max_pool_forward<V>};
+  static const PoolKernels table = {&max_pool_forward<V>, &max_pool_2x2_backward<V>};
   return table;
 }
 

@@ -18,6 +18,12 @@ struct PoolKernels {
   // first position in row-major window order; padding never wins; NaN propagates).
   void (*max_forward)(float* y, int64_t* indices, const float* x, const PoolGeometry& g,
                       int threads);
+  // grad_x (planes x H x W) = scatter of grad_y at indices, overwriting grad_x, when every index
+  // lies in its own 2 x 2 window at stride 2 (g: sizes only, P = H / 2 and Q = W / 2): then
+  // each window's four gradients are written at once, no zeroing pass. Returns false, grad_x
+  // undefined, when some index lies elsewhere (the caller scatters in general).
+  bool (*max_backward_2x2)(float* grad_x, const float* grad_y, const int64_t* indices,
+                           const PoolGeometry& g, int threads);
 };
 
 namespace avx2 { const PoolKernels& pool_kernels(); }

@@ -42,6 +42,20 @@ struct VecF32 {
     const __m256 t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));  // a1 a3 b1 b3 a5 a7 b5 b7
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
   }
+  // Lanes 0..3 of a and b interleaved (a0 b0 a1 b1 ...), then lanes 4..7 likewise: the
+  // inverse of even_lanes / odd_lanes.
+  static R zip_lo(R a, R b) {
+    return _mm256_permute2f128_ps(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b), 0x20);
+  }
+  static R zip_hi(R a, R b) {
+    return _mm256_permute2f128_ps(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b), 0x31);
+  }
+  // The first `count` int64 values of p as floats (rounded), lanes past count 0.
+  static R load_int64_as_float(const int64_t* p, int count) {
+    alignas(32) float buf[8];
+    for (int i = 0; i < 8; ++i) buf[i] = i < count ? float(p[i]) : 0.0f;
+    return _mm256_load_ps(buf);
+  }
   // The first `count` lanes, which hold integral values, as int64.
   static void store_as_int64(int64_t* p, R v, int count) {
     alignas(32) float buf[8];

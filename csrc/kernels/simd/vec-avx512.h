@@ -37,6 +37,23 @@ struct VecF32 {
     return _mm512_permutex2var_ps(
         a, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), b);
   }
+  // Lanes 0..7 of a and b interleaved (a0 b0 a1 b1 ...), then lanes 8..15 likewise: the
+  // inverse of even_lanes / odd_lanes.
+  static R zip_lo(R a, R b) {
+    return _mm512_permutex2var_ps(
+        a, _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), b);
+  }
+  static R zip_hi(R a, R b) {
+    return _mm512_permutex2var_ps(
+        a, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), b);
+  }
+  // The first `count` int64 values of p as floats (rounded), lanes past count 0.
+  static R load_int64_as_float(const int64_t* p, int count) {
+    const unsigned mask = count >= 16 ? 0xffffu : (1u << count) - 1;
+    const __m256 lo = _mm512_cvtepi64_ps(_mm512_maskz_loadu_epi64(__mmask8(mask), p));
+    const __m256 hi = _mm512_cvtepi64_ps(_mm512_maskz_loadu_epi64(__mmask8(mask >> 8), p + 8));
+    return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+  }
   // The first `count` lanes, which hold integral values, as int64.
   static void store_as_int64(int64_t* p, R v, int count) {
     const unsigned mask = count >= 16 ? 0xffffu : (1u << count) - 1;
