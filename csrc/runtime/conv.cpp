@@ -104,6 +104,9 @@ Layout layout(const ConvGeometry& g) {
   const int64_t columns = std::clamp<int64_t>(kColFloats / g.crs(), 256, kTargetColumns);
   l.images = std::clamp<int64_t>((columns + l.width - 1) / l.width, 1, g.n);
   l.chunks = (g.n + l.images - 1) / l.images;
+  // As many images in every chunk as can be (64 images as 8 x 8, not 7 x 9 + 1): chunks are
+  // what threads share.
+  l.images = (g.n + l.chunks - 1) / l.chunks;
   return l;
 }
 
