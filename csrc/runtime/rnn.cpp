@@ -528,6 +528,22 @@ class InputGradient {
   T* block_;
 };
 
+// Step t of a backward loop, units [u0, u0 + units): their dh_t (holding what y and h_n send)
+// gains step t + 1's recurrent product W_hh^T dz_{t+1}, and the input gradient's share of step
+// t + 1 rides along, dz_{t+1} being complete by now. Returns dh_t of those units.
+template <typename T>
+T* recurrent_gradient(const StepWeight<T>& w, const Dims& d, T* dh, const T* dz_all, int64_t t,
+                      int64_t u0, int64_t units, const std::optional<InputGradient<T>>& grad_x,
+                      Share share) {
+  T* dh_t = dh + t * d.state_block() + u0 * d.batch;
+  if (t + 1 < d.steps) {
+    const T* dz_next = dz_all + (t + 1) * d.batch;
+    w.multiply(u0, units, dz_next, d.ld, d.batch, T(1), dh_t, d.batch, 0);
+    if (grad_x) grad_x->step(t + 1, dz_next, d.ld, share);
+  }
+  return dh_t;
+}
+
 // The gradients through an embedding's projection table P = E W_ih^T + b (V, G H): each step
 // adds its dz columns into the rows of P their ids select (dp, kept (V, G H) so that a step adds
 // runs of units); after the loop grad_w_ih = dp^T E, grad_table = dp W_ih and grad_b = the column
@@ -667,12 +683,7 @@ void lstm_backward_impl(const Dims& d, const T* grad_y, const T* grad_hn, const 
   // The step kernel writes dz_t straight into its columns of dz_all, where step t - 1's product
   // reads it as the B operand (the padded row stride keeps its rows apart in the cache).
   run_steps(w, d, true, [&](int64_t t, int64_t u0, int64_t units, Share share) {
-    T* dh_t = dh + t * d.state_block() + u0 * d.batch;
-    if (t + 1 < d.steps) {
-      const T* dz_next = dz_all + (t + 1) * d.batch;
-      w.multiply(u0, units, dz_next, d.ld, d.batch, T(1), dh_t, d.batch, 0);
-      if (grad_x) grad_x->step(t + 1, dz_next, d.ld, share);
-    }
+    T* dh_t = recurrent_gradient(w, d, dh, dz_all, t, u0, units, grad_x, share);
     LstmStep<T> step{};
     step.units = units;
     step.batch = d.batch;
@@ -837,12 +848,7 @@ void rnn_backward(const RnnShape& shape, RnnNonlinearity act, const T* grad_y, c
   std::optional<BiasGradient<T>> bias;
   if (grad_b) bias.emplace(d);
   run_steps(w, d, true, [&](int64_t t, int64_t u0, int64_t units, Share share) {
-    T* dh_t = dh + t * d.state_block() + u0 * d.batch;
-    if (t + 1 < d.steps) {
-      const T* dz_next = dz_all + (t + 1) * d.batch;
-      w.multiply(u0, units, dz_next, d.ld, d.batch, T(1), dh_t, d.batch, 0);
-      if (input_gradient) input_gradient->step(t + 1, dz_next, d.ld, share);
-    }
+    T* dh_t = recurrent_gradient(w, d, dh, dz_all, t, u0, units, input_gradient, share);
     RnnStep<T> step{};
     step.units = units;
     step.batch = d.batch;

@@ -66,6 +66,12 @@ void max_pool_row_block(float* y, int64_t* indices, const float* xp, const PoolG
   V::store_as_int64(indices, arg, lanes);  // exact: plane positions stay below 2^24
 }
 
+// The plane position of each lane's window, 2 x 2 at stride 2, for output row i from column j0.
+template <class V>
+typename V::R window_origins_2x2(const PoolGeometry& g, int64_t i, int64_t j0) {
+  return V::add(V::set1(float(2 * i * g.w + 2 * j0)), V::mul(V::iota(), V::set1(2.0f)));
+}
+
 // Output columns j0 .. j0 + lanes - 1 of output row i of one plane, for 2 x 2 windows at
 // stride 2 without padding (most CNNs' pooling): each window's four values are the even and odd
 // elements of two input rows, compared in window order as above but without the general case's
@@ -77,8 +83,7 @@ void max_pool_2x2_row_block(float* y, int64_t* indices, const float* xp, const P
   constexpr int W = V::kWidth;
   const int n = 2 * lanes;  // input floats per row
   const float* top = xp + 2 * i * g.w + 2 * j0;
-  // The window origin of each lane in its plane.
-  const R origin = V::add(V::set1(float(2 * i * g.w + 2 * j0)), V::mul(V::iota(), V::set1(2.0f)));
+  const R origin = window_origins_2x2<V>(g, i, j0);
   R best = V::zero(), arg = V::zero();
   for (int a = 0; a < 2; ++a) {
     const float* row = top + a * g.w;
@@ -101,23 +106,30 @@ void max_pool_2x2_row_block(float* y, int64_t* indices, const float* xp, const P
   V::store_as_int64(indices, arg, lanes);  // exact: plane positions stay below 2^24
 }
 
-template <class V>
-void max_pool_forward(float* y, int64_t* indices, const float* x, const PoolGeometry& g,
-                      int threads) {
-  const bool two_by_two = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
-  // Whole planes per chunk, about kChunk inputs each: tiny pooling stays on one thread.
+// block(plane, i, j0, lanes) for every vector of output columns of every output row, whole
+// planes per chunk, about kChunk inputs each: tiny pooling stays on one thread.
+template <class V, class Block>
+void for_output_blocks(const PoolGeometry& g, int threads, Block block) {
   const int64_t planes = std::max<int64_t>(1, kChunk / (g.h * g.w));
   parallel_chunks(g.planes, planes, threads, [&](int64_t pl0, int64_t pl1) {
     for (int64_t pl = pl0; pl < pl1; ++pl)
       for (int64_t i = 0; i < g.p; ++i)
-        for (int64_t j0 = 0; j0 < g.q; j0 += V::kWidth) {
-          const int64_t out = (pl * g.p + i) * g.q + j0;
-          const int lanes = int(std::min<int64_t>(V::kWidth, g.q - j0));
-          if (two_by_two)
-            max_pool_2x2_row_block<V>(y + out, indices + out, x + pl * g.h * g.w, g, i, j0, lanes);
-          else
-            max_pool_row_block<V>(y + out, indices + out, x + pl * g.h * g.w, g, i, j0, lanes);
-        }
+        for (int64_t j0 = 0; j0 < g.q; j0 += V::kWidth)
+          block(pl, i, j0, int(std::min<int64_t>(V::kWidth, g.q - j0)));
+  });
+}
+
+template <class V>
+void max_pool_forward(float* y, int64_t* indices, const float* x, const PoolGeometry& g,
+                      int threads) {
+  const bool two_by_two = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
+  for_output_blocks<V>(g, threads, [&](int64_t pl, int64_t i, int64_t j0, int lanes) {
+    const int64_t out = (pl * g.p + i) * g.q + j0;
+    const float* plane = x + pl * g.h * g.w;
+    if (two_by_two)
+      max_pool_2x2_row_block<V>(y + out, indices + out, plane, g, i, j0, lanes);
+    else
+      max_pool_row_block<V>(y + out, indices + out, plane, g, i, j0, lanes);
   });
 }
 
@@ -128,7 +140,7 @@ bool max_pool_2x2_backward_row_block(float* gx, const float* gy, const int64_t* 
                                      const PoolGeometry& g, int64_t i, int64_t j0, int lanes) {
   using R = typename V::R;
   constexpr int W = V::kWidth;
-  const R origin = V::add(V::set1(float(2 * i * g.w + 2 * j0)), V::mul(V::iota(), V::set1(2.0f)));
+  const R origin = window_origins_2x2<V>(g, i, j0);
   // Exact: positions stay below 2^24, and an index far outside converts to a float far away.
   const R offset = V::sub(V::load_int64_as_float(indices, lanes), origin);
   const R grad = load<V>(gy, lanes);
@@ -151,21 +163,15 @@ template <class V>
 bool max_pool_2x2_backward(float* grad_x, const float* grad_y, const int64_t* indices,
                            const PoolGeometry& g, int threads) {
   std::atomic<bool> inside{true};
-  const int64_t planes = std::max<int64_t>(1, kChunk / (g.h * g.w));
-  parallel_chunks(g.planes, planes, threads, [&](int64_t pl0, int64_t pl1) {
-    for (int64_t pl = pl0; pl < pl1 && inside.load(std::memory_order_relaxed); ++pl) {
-      float* gx = grad_x + pl * g.h * g.w;
-      for (int64_t i = 0; i < g.p; ++i) {
-        if (g.w > 2 * g.q) gx[(2 * i) * g.w + g.w - 1] = gx[(2 * i + 1) * g.w + g.w - 1] = 0.0f;
-        for (int64_t j0 = 0; j0 < g.q; j0 += V::kWidth) {
-          const int64_t out = (pl * g.p + i) * g.q + j0;
-          if (!max_pool_2x2_backward_row_block<V>(gx, grad_y + out, indices + out, g, i, j0,
-                                                  int(std::min<int64_t>(V::kWidth, g.q - j0))))
-            inside.store(false, std::memory_order_relaxed);
-        }
-      }
-      std::fill(gx + 2 * g.p * g.w, gx + g.h * g.w, 0.0f);  // an odd last row
-    }
+  for_output_blocks<V>(g, threads, [&](int64_t pl, int64_t i, int64_t j0, int lanes) {
+    float* gx = grad_x + pl * g.h * g.w;
+    if (j0 == 0 && g.w > 2 * g.q)  // an odd last column: no window reads it
+      gx[(2 * i) * g.w + g.w - 1] = gx[(2 * i + 1) * g.w + g.w - 1] = 0.0f;
+    if (j0 == 0 && i == g.p - 1)  // an odd last row likewise
+      std::fill(gx + 2 * g.p * g.w, gx + g.h * g.w, 0.0f);
+    const int64_t out = (pl * g.p + i) * g.q + j0;
+    if (!max_pool_2x2_backward_row_block<V>(gx, grad_y + out, indices + out, g, i, j0, lanes))
+      inside.store(false, std::memory_order_relaxed);
   });
   return inside.load();
 }

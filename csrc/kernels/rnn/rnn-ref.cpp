@@ -16,10 +16,10 @@ namespace nnx::kernels::ref {
 template <typename T>
 void lstm_step_forward(const LstmStep<T>& s) {
   for (int64_t j = 0; j < s.units; ++j) {
-    T* zi = s.gates + j * s.gates_ld;
-    T* zf = zi + s.gate_stride;
-    T* zg = zf + s.gate_stride;
-    T* zo = zg + s.gate_stride;
+    T* zi = s.gate(j, 0);
+    T* zf = s.gate(j, 1);
+    T* zg = s.gate(j, 2);
+    T* zo = s.gate(j, 3);
     const T* c_prev = s.c_prev + j * s.state_ld;
     T* c = s.c + j * s.state_ld;
     T* h = s.h + j * s.state_ld;
@@ -35,14 +35,14 @@ void lstm_step_forward(const LstmStep<T>& s) {
 template <typename T>
 void lstm_step_backward(const LstmStep<T>& s) {
   for (int64_t j = 0; j < s.units; ++j) {
-    const T* gi = s.gates + j * s.gates_ld;
-    const T* gf = gi + s.gate_stride;
-    const T* gg = gf + s.gate_stride;
-    const T* go = gg + s.gate_stride;
-    T* di = s.dz + j * s.dz_ld;
-    T* df = di + s.dz_gate_stride;
-    T* dg = df + s.dz_gate_stride;
-    T* dout = dg + s.dz_gate_stride;
+    const T* gi = s.gate(j, 0);
+    const T* gf = s.gate(j, 1);
+    const T* gg = s.gate(j, 2);
+    const T* go = s.gate(j, 3);
+    T* di = s.dz_gate(j, 0);
+    T* df = s.dz_gate(j, 1);
+    T* dg = s.dz_gate(j, 2);
+    T* dout = s.dz_gate(j, 3);
     const T* c_prev = s.c_prev + j * s.state_ld;
     const T* c = s.c + j * s.state_ld;
     const T* dh = s.dh + j * s.dh_ld;

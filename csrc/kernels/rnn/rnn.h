@@ -32,6 +32,10 @@ struct LstmStep {
   int64_t dc_ld;
   T* dz;  // out: gradient of the pre-activations
   int64_t dz_ld, dz_gate_stride;
+
+  // Unit j's row of gate k (0 input, 1 forget, 2 cell, 3 output) and of its gradient.
+  T* gate(int64_t j, int k) const { return gates + j * gates_ld + k * gate_stride; }
+  T* dz_gate(int64_t j, int k) const { return dz + j * dz_ld + k * dz_gate_stride; }
 };
 
 // One Elman RNN time step for a block of units: h = act(z) in place (forward), and
