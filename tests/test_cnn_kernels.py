@@ -30,6 +30,14 @@ CONV_CASES = [
     ((2, 3, 20, 37), (4, 3, 5, 9), (1, 1), (0, 0), (1, 1)),
     ((3, 2, 13, 12), (3, 2, 3, 3), (1, 1), (0, 0), (2, 3)),
     ((2, 4, 8, 8), (40, 4, 3, 3), (1, 1), (0, 0), (1, 1)),
+    # Stride 1 with output rows that fill their vectors runs the direct kernel (forward, and the
+    # input gradient as the transposed convolution when its padding adds little): rows of
+    # several vectors, the last partial, with dilation, uneven padding and filters that do not
+    # fill the register tile; one-vector rows in a partial tile; padding beyond the kernel's
+    # reach (input gradient by the GEMM).
+    ((2, 3, 9, 75), (13, 3, 3, 5), (1, 1), (2, 2), (2, 1)),
+    ((3, 2, 7, 16), (7, 2, 3, 3), (1, 1), (1, 1), (1, 1)),
+    ((2, 2, 5, 30), (3, 2, 3, 3), (1, 1), (3, 1), (1, 1)),
 ]
 
 POOL_CASES = [  # (x shape, kernel, stride, padding)
@@ -195,12 +203,17 @@ def test_thread_count_does_not_change_bits(isa, threads):
     x = rng.standard_normal((100, 6, 14, 14)).astype(np.float32)
     w = rng.standard_normal((16, 6, 5, 5)).astype(np.float32)
     b = rng.standard_normal(16).astype(np.float32)
+    # The direct kernel's path, one image: its filters split between threads.
+    x1 = rng.standard_normal((1, 3, 16, 16)).astype(np.float32)
+    w1 = rng.standard_normal((16, 3, 3, 3)).astype(np.float32)
     out = []
     for t in (1, 2, 3):
         _core.set_num_threads(t)
         y = K.conv2d_forward(x, w, b, (1, 1), (1, 1), (1, 1))
         gy = np.cos(y)
+        y1 = K.conv2d_forward(x1, w1, b, (1, 1), (1, 1), (1, 1))
         out.append([y, *K.conv2d_backward(gy, x, w, (1, 1), (1, 1), (1, 1)),
+                    y1, *K.conv2d_backward(np.cos(y1), x1, w1, (1, 1), (1, 1), (1, 1)),
                     *K.max_pool2d_forward(x, (2, 2), (2, 2)),
                     *K.batch_norm_forward_train(x, None, None, 1e-5),
                     *K.batch_norm_backward(np.cos(x), x, None,

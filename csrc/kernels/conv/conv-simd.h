@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "conv/conv.h"
 #include "simd/loops.h"
@@ -315,12 +316,96 @@ void weight_grad_wide(float* gw, const float* dy, int64_t ld_dy, const float* im
           g.c * g.h * g.w, accumulate);
 }
 
+// Filters [0, KT) of forward_direct (w, bias and y start at the block's first filter), over
+// every output vector of the image, NV at a time: per tap, the NV vectors of the image stay in
+// registers while each filter's weight is broadcast past them (KT * NV accumulators + NV + 1
+// registers). Output vectors run in row order, ceil(Q / width) per row, the last one of a row
+// partial; each loads from the image at its output position (tap (0, 0, 0)) plus the tap's
+// offset taps[j].
+template <class V, int KT, int NV>
+void direct_filters(float* y, const float* image, const float* w, const float* bias, bool relu,
+                    const int64_t* taps, const ConvGeometry& g) {
+  using R = typename V::R;
+  constexpr int W = V::kWidth;
+  const int64_t crs = g.crs(), pq = g.pq();
+  const int64_t row_vectors = (g.q + W - 1) / W, vectors = g.p * row_vectors;
+  const int last_lanes = int(g.q - (row_vectors - 1) * W);
+  int64_t p = 0, v = 0;  // the row and vector-in-row of the tile's first vector
+  for (int64_t i0 = 0; i0 < vectors; i0 += NV) {
+    const float* in[NV];
+    float* out[NV];
+    int lanes[NV];  // 0: past the last vector (it repeats the last one, unstored)
+#pragma GCC unroll 8
+    for (int t = 0; t < NV; ++t) {
+      in[t] = image + p * g.w + v * W;
+      out[t] = y + p * g.q + v * W;
+      lanes[t] = i0 + t >= vectors ? 0 : v + 1 < row_vectors ? W : last_lanes;
+      if (i0 + t + 1 < vectors && ++v == row_vectors) v = 0, ++p;
+    }
+    R acc[KT][NV];
+#pragma GCC unroll 8
+    for (int k = 0; k < KT; ++k) {
+      const R init = bias ? V::set1(bias[k]) : V::zero();
+#pragma GCC unroll 8
+      for (int t = 0; t < NV; ++t) acc[k][t] = init;
+    }
+    for (int64_t j = 0; j < crs; ++j) {
+      R x[NV];
+#pragma GCC unroll 8
+      for (int t = 0; t < NV; ++t) x[t] = V::load(in[t] + taps[j]);
+#pragma GCC unroll 8
+      for (int k = 0; k < KT; ++k) {
+        R wk = V::set1(w[k * crs + j]);
+        // One broadcast for the NV multiply-adds (see dots_tile).
+        __asm__("" : "+v"(wk));
+#pragma GCC unroll 8
+        for (int t = 0; t < NV; ++t) acc[k][t] = V::fmadd(wk, x[t], acc[k][t]);
+      }
+    }
+#pragma GCC unroll 8
+    for (int k = 0; k < KT; ++k)
+#pragma GCC unroll 8
+      for (int t = 0; t < NV; ++t) {
+        const R out_v = relu ? V::max(V::zero(), acc[k][t]) : acc[k][t];
+        if (lanes[t] == W) V::store(out[t] + k * pq, out_v);
+        else if (lanes[t] > 0) V::store_partial(out[t] + k * pq, out_v, lanes[t]);
+      }
+  }
+}
+
+template <class V>
+void forward_direct(float* y, const float* image, const float* w, const float* bias,
+                    const ConvGeometry& g, bool relu) {
+  // 6 x 4 tiles in 32 registers, 4 x 3 in 16.
+  constexpr int KT = V::kWidth == 16 ? 6 : 4, NV = V::kWidth == 16 ? 4 : 3;
+  // Each tap's offset in the image, in the order of w's columns (c, r, s).
+  static thread_local std::vector<int64_t> taps;
+  taps.resize(size_t(g.crs()));
+  for (int64_t c = 0, j = 0; c < g.c; ++c)
+    for (int64_t r = 0; r < g.r; ++r)
+      for (int64_t s = 0; s < g.s; ++s) taps[j++] = (c * g.h + r * g.dil_h) * g.w + s * g.dil_w;
+  for (int64_t k0 = 0; k0 < g.k; k0 += KT) {
+    const auto block = [&](auto kt) {
+      direct_filters<V, decltype(kt)::value, NV>(y + k0 * g.pq(), image, w + k0 * g.crs(),
+                                                 bias ? bias + k0 : nullptr, relu, taps.data(), g);
+    };
+    switch (std::min<int64_t>(KT, g.k - k0)) {
+      case 6: block(std::integral_constant<int, 6>{}); break;
+      case 5: block(std::integral_constant<int, 5>{}); break;
+      case 4: block(std::integral_constant<int, 4>{}); break;
+      case 3: block(std::integral_constant<int, 3>{}); break;
+      case 2: block(std::integral_constant<int, 2>{}); break;
+      default: block(std::integral_constant<int, 1>{}); break;
+    }
+  }
+}
+
 template <class V>
 const ConvKernels& conv_table() {
   static const ConvKernels table = {&im2col<V>,   &col2im<V>,     &im2col_wide<V>,
                                     &col2im_wide<V>, &row_sums<V>, &accumulate<V>,
                                     &copy_rows<V>,   &row_dots<V>,
-                                    &weight_grad_wide<V>};
+                                    &weight_grad_wide<V>, &forward_direct<V>};
   return table;
 }
 

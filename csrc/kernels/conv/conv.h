@@ -59,7 +59,18 @@ struct ConvKernels {
   // image plane, so a row_dots over the col matrix without im2col.
   void (*weight_grad_wide)(float* gw, const float* dy, int64_t ld_dy, const float* images,
                            int64_t count, const ConvGeometry& g, bool accumulate);
+  // y (K, P, Q) <- bias + the stride-1 convolution of one padded image (g as for im2col_wide),
+  // then max(0, .) if relu: computed directly, each output row in whole vectors read in place
+  // from the image, with neither a col matrix nor packing. For layers with few filters, where
+  // im2col and packing cost more than the multiply-adds. The last vector of a row reads up to
+  // kDirectSlack - 1 floats past its run (its extra lanes are never stored): the caller leaves
+  // that many readable floats after the image's last plane.
+  void (*forward_direct)(float* y, const float* image, const float* w, const float* bias,
+                         const ConvGeometry& g, bool relu);
 };
+
+// See forward_direct: the widest vector of any ISA.
+constexpr int64_t kDirectSlack = 16;
 
 namespace avx2 { const ConvKernels& conv_kernels(); }
 namespace avx512 { const ConvKernels& conv_kernels(); }
