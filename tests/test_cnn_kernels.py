@@ -38,6 +38,10 @@ CONV_CASES = [
     ((2, 3, 9, 75), (13, 3, 3, 5), (1, 1), (2, 2), (2, 1)),
     ((3, 2, 7, 16), (7, 2, 3, 3), (1, 1), (1, 1), (1, 1)),
     ((2, 2, 5, 30), (3, 2, 3, 3), (1, 1), (3, 1), (1, 1)),
+    # Weight gradients by the direct kernel (filters that fill their vectors, 3 or 5 wide):
+    # more filters than one pass takes, stride and dilation down the rows; stride 2 both ways.
+    ((2, 3, 11, 10), (80, 3, 3, 3), (2, 1), (1, 1), (2, 1)),
+    ((3, 2, 9, 9), (16, 2, 5, 5), (2, 2), (2, 2), (1, 1)),
 ]
 
 POOL_CASES = [  # (x shape, kernel, stride, padding)
@@ -77,6 +81,22 @@ def test_conv2d_matches_reference(isa, case, bias):
         assert g.shape == r.shape and rel_err(g, r) < 2e-6
     gx, gw, gb = K.conv2d_backward(gy, x, w, st, pd, dl, needs=(False, True, False))
     assert gx is None and gb is None and np.array_equal(gw, got[1])
+
+
+@pytest.mark.parametrize("padding", [(1, 1), (0, 0)])
+def test_conv2d_weight_gradient_of_many_images(isa, padding):
+    # Enough images that the weight-gradient kernels sum several images per call and several
+    # calls per group of images, in uneven groups (70 images).
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((70, 2, 30, 30)).astype(np.float32)
+    w = rng.standard_normal((16, 2, 3, 3)).astype(np.float32)
+    gy = rng.standard_normal(K.conv2d_forward(x, w, None, (1, 1), padding, (1, 1)).shape)
+    gy = gy.astype(np.float32)
+    got = K.conv2d_backward(gy, x, w, (1, 1), padding, (1, 1), needs=(False, True, True))
+    want = R.conv2d_backward(gy.astype(np.float64), x.astype(np.float64), w.astype(np.float64),
+                             (1, 1), padding, (1, 1))
+    # Each weight's gradient sums 63,000 float32 products: round-off grows to a few 1e-6.
+    assert rel_err(got[1], want[1]) < 3e-5 and rel_err(got[2], want[2]) < 3e-5
 
 
 def test_conv2d_float64_is_the_reference():

@@ -400,12 +400,116 @@ void forward_direct(float* y, const float* image, const float* w, const float* b
   }
 }
 
+// Taps [row0 * S, (row0 + TR) * S) of weight_grad_direct for KV vectors of filters: TR tap rows
+// (c, r) of S taps each, TR * S * KV accumulators, summed over every output position of `count`
+// images. Per position: KV loads of dy_t, TR * S broadcasts of input values, each multiplied
+// into the KV vectors. A tap row's input values sit at fixed offsets 0 .. S-1 from one pointer,
+// so one register per row addresses them all.
+template <class V, int KV, int S, int TR>
+void wgrad_tile(float* gw_t, int64_t ld_gw, const float* dy_t, int64_t ld_dy, int64_t dy_step,
+                const float* images, int64_t count, const ConvGeometry& g, int64_t row0,
+                bool accumulate) {
+  using R = typename V::R;
+  constexpr int W = V::kWidth;
+  const int64_t image_size = g.c * g.h * g.w;
+  int64_t offset[TR];  // of each tap row's (r, s = 0) input in an image
+  for (int t = 0; t < TR; ++t) {
+    const int64_t c = (row0 + t) / g.r, r = (row0 + t) % g.r;
+    offset[t] = (c * g.h + r * g.dil_h) * g.w;
+  }
+  R acc[TR][S][KV];
+#pragma GCC unroll 32
+  for (int t = 0; t < TR; ++t)
+#pragma GCC unroll 8
+    for (int s = 0; s < S; ++s)
+#pragma GCC unroll 4
+      for (int v = 0; v < KV; ++v) acc[t][s][v] = V::zero();
+  for (int64_t n = 0; n < count; ++n) {
+    const float* d = dy_t + n * dy_step;
+    for (int64_t p = 0; p < g.p; ++p) {
+      const float* in[TR];
+#pragma GCC unroll 32
+      for (int t = 0; t < TR; ++t) in[t] = images + n * image_size + offset[t] + p * g.stride_h * g.w;
+      for (int64_t q = 0, x = 0; q < g.q; ++q, x += g.stride_w, d += ld_dy) {
+        R dv[KV];
+#pragma GCC unroll 4
+        for (int v = 0; v < KV; ++v) dv[v] = V::load(d + v * W);
+#pragma GCC unroll 32
+        for (int t = 0; t < TR; ++t)
+#pragma GCC unroll 8
+          for (int s = 0; s < S; ++s) {
+            const R xv = V::set1(in[t][x + s]);
+#pragma GCC unroll 4
+            for (int v = 0; v < KV; ++v) acc[t][s][v] = V::fmadd(xv, dv[v], acc[t][s][v]);
+          }
+      }
+    }
+  }
+#pragma GCC unroll 32
+  for (int t = 0; t < TR; ++t)
+#pragma GCC unroll 8
+    for (int s = 0; s < S; ++s)
+#pragma GCC unroll 4
+      for (int v = 0; v < KV; ++v) {
+        float* out = gw_t + ((row0 + t) * S + s) * ld_gw + v * W;
+        V::store(out, accumulate ? V::add(V::load(out), acc[t][s][v]) : acc[t][s][v]);
+      }
+}
+
+// The most tap rows per tile: up to 25 accumulators of 32 registers, 12 of 16.
+template <class V, int KV, int S>
+constexpr int wgrad_max_rows() {
+  constexpr int acc = V::kWidth == 16 ? 25 : 12;
+  return acc / (KV * S) > 0 ? acc / (KV * S) : 1;
+}
+
+// wgrad_tile with `rows` (1 .. TR) tap rows.
+template <class V, int KV, int S, int TR = wgrad_max_rows<V, KV, S>(), class... Args>
+void wgrad_tile_of(int rows, Args... args) {
+  if constexpr (TR > 1) {
+    if (rows < TR) return wgrad_tile_of<V, KV, S, TR - 1>(rows, args...);
+  }
+  wgrad_tile<V, KV, S, TR>(args...);
+}
+
+template <class V>
+void weight_grad_direct(float* gw_t, int64_t ld_gw, const float* dy_t, int64_t ld_dy,
+                        int64_t dy_step, const float* images, int64_t count, const ConvGeometry& g,
+                        bool accumulate) {
+  // Up to 4 vectors of filters per pass over the images (2 in 16 registers).
+  constexpr int64_t W = V::kWidth, kMaxKV = W == 16 ? 4 : 2;
+  const int64_t vectors = ld_dy / W, rows = g.c * g.r;
+  for (int64_t v0 = 0; v0 < vectors; v0 += kMaxKV) {
+    const auto pass = [&](auto kv, auto s) {
+      constexpr int KV = decltype(kv)::value, S = decltype(s)::value;
+      // Tap rows in tiles of as equal sizes as can be (9 rows as 3 x 3, not 4 + 4 + 1).
+      const int64_t tiles = (rows + wgrad_max_rows<V, KV, S>() - 1) / wgrad_max_rows<V, KV, S>();
+      for (int64_t i = 0; i < tiles; ++i) {
+        const int64_t row0 = rows * i / tiles, row1 = rows * (i + 1) / tiles;
+        wgrad_tile_of<V, KV, S>(int(row1 - row0), gw_t + v0 * W, ld_gw, dy_t + v0 * W, ld_dy,
+                                dy_step, images, count, g, row0, accumulate);
+      }
+    };
+    const auto width = [&](auto kv) {
+      if (g.s == 3) return pass(kv, std::integral_constant<int, 3>{});
+      pass(kv, std::integral_constant<int, 5>{});
+    };
+    switch (std::min(kMaxKV, vectors - v0)) {
+      case 1: width(std::integral_constant<int, 1>{}); break;
+      case 2: width(std::integral_constant<int, 2>{}); break;
+      case 3: if constexpr (kMaxKV >= 3) width(std::integral_constant<int, 3>{}); break;
+      default: if constexpr (kMaxKV >= 4) width(std::integral_constant<int, 4>{}); break;
+    }
+  }
+}
+
 template <class V>
 const ConvKernels& conv_table() {
   static const ConvKernels table = {&im2col<V>,   &col2im<V>,     &im2col_wide<V>,
                                     &col2im_wide<V>, &row_sums<V>, &accumulate<V>,
                                     &copy_rows<V>,   &row_dots<V>,
-                                    &weight_grad_wide<V>, &forward_direct<V>};
+                                    &weight_grad_wide<V>, &forward_direct<V>,
+                                    &weight_grad_direct<V>, &transpose<V>};
   return table;
 }
 

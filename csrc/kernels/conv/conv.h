@@ -67,7 +67,26 @@ struct ConvKernels {
   // that many readable floats after the image's last plane.
   void (*forward_direct)(float* y, const float* image, const float* w, const float* bias,
                          const ConvGeometry& g, bool relu);
+  // gw_t (C*R*S rows of ld_gw floats, filter k in column k) (+)= the weight gradient of `count`
+  // images, as sums of outer products over output positions: per position, each tap's input
+  // value (broadcast) times the vector of every filter's output gradient there. Nothing is
+  // reduced across lanes and no col matrix is made: the images are read in place. images: padded
+  // (count x C x H x W, g the padded geometry, any stride, see weight_grad_direct_supports);
+  // dy_t: per image P*Q rows of ld_dy floats (position-major: row p*Q+q holds every filter's
+  // output gradient, 0 from K to ld_dy, a multiple of the vector width), images dy_step floats
+  // apart.
+  void (*weight_grad_direct)(float* gw_t, int64_t ld_gw, const float* dy_t, int64_t ld_dy,
+                             int64_t dy_step, const float* images, int64_t count,
+                             const ConvGeometry& g, bool accumulate);
+  // dst (cols x rows, rows ld_dst apart) <- src (rows x cols, rows ld_src apart).
+  void (*transpose)(float* dst, int64_t ld_dst, const float* src, int64_t ld_src, int64_t rows,
+                    int64_t cols);
 };
+
+// The filter widths weight_grad_direct has register tiles for (3 and 5), undilated along rows.
+inline bool weight_grad_direct_supports(const ConvGeometry& g) {
+  return (g.s == 3 || g.s == 5) && g.dil_w == 1;
+}
 
 // See forward_direct: the widest vector of any ISA.
 constexpr int64_t kDirectSlack = 16;

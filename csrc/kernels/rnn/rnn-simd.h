@@ -117,25 +117,6 @@ void rnn_step_backward(const RnnStep<float>& step) {
   }
 }
 
-// Walks a (rows x cols) matrix in kWidth x kWidth blocks, row blocks in order and the blocks of
-// each in column order: row(i, j0, count) loads count values of row i from column j0, a register
-// transpose turns the block over, and column(j, i0, v, count) receives column j's count values
-// from row i0.
-template <class V, class Row, class Column>
-void for_transposed_blocks(int64_t rows, int64_t cols, Row row, Column column) {
-  constexpr int W = V::kWidth;
-  for (int64_t i0 = 0; i0 < rows; i0 += W) {
-    const int ni = int(std::min<int64_t>(W, rows - i0));
-    for (int64_t j0 = 0; j0 < cols; j0 += W) {
-      const int nj = int(std::min<int64_t>(W, cols - j0));
-      typename V::R v[W];
-      for (int i = 0; i < W; ++i) v[i] = i < ni ? row(i0 + i, j0, nj) : V::zero();
-      V::transpose(v);
-      for (int j = 0; j < nj; ++j) column(j0 + j, i0, v[j], ni);
-    }
-  }
-}
-
 // Each position's run of units is one (masked) vector load from its table row, and the register
 // transpose turns a block feature-major (a hardware gather per element took nearly twice as
 // long).
@@ -159,16 +140,6 @@ void scatter_add_transposed(float* table, int64_t ld_table, const float* in, int
       [&](int64_t b, int64_t r0, typename V::R v, int count) {
         float* row = table + ids[b] * ld_table + r0;
         store<V>(row, V::add(load<V>(row, count), v), count);
-      });
-}
-
-template <class V>
-void transpose(float* dst, int64_t ld_dst, const float* src, int64_t ld_src, int64_t rows,
-               int64_t cols) {
-  for_transposed_blocks<V>(
-      rows, cols, [&](int64_t i, int64_t j0, int count) { return load<V>(src + i * ld_src + j0, count); },
-      [&](int64_t j, int64_t i0, typename V::R v, int count) {
-        store<V>(dst + j * ld_dst + i0, v, count);
       });
 }
 
