@@ -186,41 +186,53 @@ void gather_grad_output(const kernels::ConvKernels& ck, float* dy, const float* 
     }
 }
 
-// ConvKernels::forward_direct instead of im2col + GEMM for stride-1 convolutions whose output
-// rows fill their vectors (at most an eighth of the lanes idle: LeNet's first layer, 28 of 32; not
-// its second, 10 of 16): reading the image in place, it skips writing, packing and reading a col
-// matrix R * S times the image's size. Measured 1.3-2x faster than the GEMM path for few input
-// channels, still ahead for 64 (forward of (64,32,32,32) -> 64 3x3 filters: 13.4 -> 10.2 ms).
-bool use_direct(const ConvGeometry& g) {
-  const int64_t width = runtime::kernel_table().isa == Isa::avx512 ? 16 : 8;
-  const int64_t lanes = (g.q + width - 1) / width * width;
-  return g.stride_h == 1 && g.stride_w == 1 && !g.is_pointwise() && 8 * (lanes - g.q) <= lanes;
+ConvGeometry padded_geometry(const ConvGeometry& g) {
+  ConvGeometry p = g;
+  p.h = g.h + 2 * g.pad_h, p.w = g.w + 2 * g.pad_w;
+  p.pad_h = p.pad_w = 0;
+  return p;
 }
 
-// y = the stride-1 convolution of x (g, padding included) by forward_direct. Work items are
-// images, or (image, group of filters) pairs when there are fewer images than threads: an
-// output's sum is the same whichever group computes it.
+int64_t vector_width() { return runtime::kernel_table().isa == Isa::avx512 ? 16 : 8; }
+
+// ConvKernels::forward_direct instead of im2col + GEMM for the stride-1 convolutions it lays
+// vectors over (kernels::direct_mode): reading the images in place, it skips writing, packing
+// and reading a col matrix R * S times their size. Measured 1.3-2x faster than the GEMM path for
+// few input channels, still ahead for 64 (forward of (64,32,32,32) -> 64 3x3 filters: 13.4 ->
+// 10.2 ms).
+bool use_direct(const ConvGeometry& g) {
+  return !g.is_pointwise() &&
+         kernels::direct_mode(padded_geometry(g), vector_width()) != kernels::DirectMode::none;
+}
+
+// y = the stride-1 convolution of x (g, padding included) by forward_direct, over chunks of
+// images padded together (within 16K floats, so they stay in L1/L2 while every filter passes
+// over them). Work items are chunks, or (chunk, group of filters) pairs when there are fewer
+// chunks than threads: an output's sum is the same whichever item computes it.
 void direct_conv(float* y, const float* x, const float* w, const float* b, const ConvGeometry& g,
                  bool relu, int threads) {
   const kernels::ConvKernels& ck = *runtime::kernel_table().conv;
-  ConvGeometry padded = g;
-  padded.h = g.h + 2 * g.pad_h, padded.w = g.w + 2 * g.pad_w;
-  padded.pad_h = padded.pad_w = 0;
-  const int64_t plane = padded.h * padded.w, size = g.c * plane + kernels::kDirectSlack;
-  const int64_t groups = g.n >= threads ? 1 : std::min<int64_t>(g.k, (threads + g.n - 1) / g.n);
-  runtime::parallel_for(g.n * groups, threads, [&](int64_t item) {
-    const int64_t n = item / groups, grp = item % groups;
+  const ConvGeometry padded = padded_geometry(g);
+  const int64_t plane = padded.h * padded.w, image = g.c * plane;
+  const int64_t chunks = (g.n + std::max<int64_t>(16 * 1024 / image, 1) - 1) /
+                         std::max<int64_t>(16 * 1024 / image, 1);
+  const int64_t images = (g.n + chunks - 1) / chunks;
+  const int64_t groups = chunks >= threads ? 1 : std::min<int64_t>(g.k, (threads + chunks - 1) / chunks);
+  runtime::parallel_for(chunks * groups, threads, [&](int64_t item) {
+    const int64_t ch = item / groups, grp = item % groups;
+    const int64_t n0 = ch * images, count = std::min(images, g.n - n0);
     const int64_t k0 = g.k * grp / groups, k1 = g.k * (grp + 1) / groups;
-    // The image padded, and followed by the slack the kernel may read past it.
-    float* image = runtime::workspace_of<float>(Slot::pad, size_t(size));
-    std::fill(image, image + size, 0.0f);
-    for (int64_t c = 0; c < g.c; ++c)
-      ck.copy_rows(image + c * plane + g.pad_h * padded.w + g.pad_w, padded.w,
-                   x + (n * g.c + c) * g.h * g.w, g.w, g.h, g.w, g.w);
+    // The images padded, and followed by the slack the kernel may read past them.
+    const int64_t size = count * image + kernels::kDirectSlack;
+    float* padded_x = runtime::workspace_of<float>(Slot::pad, size_t(size));
+    std::fill(padded_x, padded_x + size, 0.0f);
+    for (int64_t i = 0; i < count * g.c; ++i)
+      ck.copy_rows(padded_x + i * plane + g.pad_h * padded.w + g.pad_w, padded.w,
+                   x + (n0 * g.c + i) * g.h * g.w, g.w, g.h, g.w, g.w);
     ConvGeometry filters = padded;
     filters.k = k1 - k0;
-    ck.forward_direct(y + (n * g.k + k0) * g.pq(), image, w + k0 * g.crs(), b ? b + k0 : nullptr,
-                      filters, relu);
+    ck.forward_direct(y + (n0 * g.k + k0) * g.pq(), g.k * g.pq(), padded_x, count,
+                      w + k0 * g.crs(), b ? b + k0 : nullptr, filters, relu);
   });
 }
 
@@ -320,10 +332,10 @@ void input_grad_chunk(const kernels::ConvKernels& ck, float* gx, const float* w,
 // ConvKernels::weight_grad_direct for layers whose filters fill their vectors (at most an
 // eighth of the lanes idle: 16, 32, 64 filters, not LeNet's first layer's 6) and whose filters
 // it has tiles for: no col matrix, no reduction across lanes. Measured against the in-place dot
-// products (16 filters) and the GEMM (64): LeNet's conv2 0.26 -> XXX ms, (64,32,32,32) -> 64 3x3
-// filters 15.8 -> XXX ms.
+// products (16 filters) and the GEMM (64): LeNet's conv2 0.26 -> 0.15 ms, (64,32,32,32) -> 64
+// 3x3 filters 15.8 -> 11.1 ms.
 bool use_weight_grad_direct(const ConvGeometry& g) {
-  const int64_t width = runtime::kernel_table().isa == Isa::avx512 ? 16 : 8;
+  const int64_t width = vector_width();
   const int64_t lanes = (g.k + width - 1) / width * width;
   return kernels::weight_grad_direct_supports(g) && !g.is_pointwise() && 8 * (lanes - g.k) <= lanes;
 }
@@ -334,14 +346,12 @@ bool use_weight_grad_direct(const ConvGeometry& g) {
 void weight_grad_direct_f32(float* gw, const float* gy, const float* x, const ConvGeometry& g,
                             int threads) {
   const kernels::ConvKernels& ck = *runtime::kernel_table().conv;
-  const int64_t width = runtime::kernel_table().isa == Isa::avx512 ? 16 : 8;
+  const int64_t width = vector_width();
   const int64_t ld = (g.k + width - 1) / width * width, crs = g.crs(), pq = g.pq();
   const int64_t groups = std::min(g.n, kWeightGradGroups);
   // Images per call: their transposed output gradients within 64K floats (L2).
   const int64_t images = std::clamp<int64_t>(64 * 1024 / (pq * ld), 1, g.n);
-  ConvGeometry padded = g;
-  padded.h = g.h + 2 * g.pad_h, padded.w = g.w + 2 * g.pad_w;
-  padded.pad_h = padded.pad_w = 0;
+  const ConvGeometry padded = padded_geometry(g);
   float* partial = runtime::workspace_of<float>(Slot::shared, size_t(groups * crs * ld));
   runtime::parallel_for(groups, std::min<int64_t>(threads, groups), [&](int64_t grp) {
     const int64_t first = g.n * grp / groups, last = g.n * (grp + 1) / groups;

@@ -316,31 +316,67 @@ void weight_grad_wide(float* gw, const float* dy, int64_t ld_dy, const float* im
           g.c * g.h * g.w, accumulate);
 }
 
-// Filters [0, KT) of forward_direct (w, bias and y start at the block's first filter), over
-// every output vector of the image, NV at a time: per tap, the NV vectors of the image stay in
-// registers while each filter's weight is broadcast past them (KT * NV accumulators + NV + 1
-// registers). Output vectors run in row order, ceil(Q / width) per row, the last one of a row
-// partial; each loads from the image at its output position (tap (0, 0, 0)) plus the tap's
-// offset taps[j].
-template <class V, int KT, int NV>
-void direct_filters(float* y, const float* image, const float* w, const float* bias, bool relu,
-                    const int64_t* taps, const ConvGeometry& g) {
+// The output vectors of forward_direct. By rows (DirectMode::rows): ceil(Q / width) vectors per
+// output row, the last one partial, each loaded whole from the image at its output position.
+// Compact (DirectMode::compact): the image's P * Q outputs in order, width at a time, so a
+// vector may span rows; it loads the two vectors of the image from its first output's position
+// and permutes the lanes into place (each lane's offset from the first below 2 * width).
+struct DirectItems {
+  std::vector<int64_t> in, out;  // offsets of each vector's input (tap (0, 0, 0)) and output
+  std::vector<int> lanes;        // stored lanes
+  std::vector<int32_t> index;    // compact: width lane indices per vector
+};
+
+template <class V>
+void direct_items(DirectItems* items, int64_t count, int64_t image_step, int64_t y_step,
+                  const ConvGeometry& g) {
+  constexpr int64_t W = V::kWidth;
+  const bool compact = direct_mode(g, W) == DirectMode::compact;
+  const int64_t per_image = compact ? (g.pq() + W - 1) / W : g.p * ((g.q + W - 1) / W);
+  items->in.clear(), items->out.clear(), items->lanes.clear(), items->index.clear();
+  for (int64_t n = 0; n < count; ++n)
+    for (int64_t i = 0; i < per_image; ++i) {
+      if (!compact) {
+        const int64_t row_vectors = (g.q + W - 1) / W, p = i / row_vectors, v = i % row_vectors;
+        items->in.push_back(n * image_step + p * g.w + v * W);
+        items->out.push_back(n * y_step + p * g.q + v * W);
+        items->lanes.push_back(int(std::min(W, g.q - v * W)));
+        continue;
+      }
+      const int64_t first = i * W, lanes = std::min(W, g.pq() - first);
+      const int64_t base = first / g.q * g.w + first % g.q;
+      items->in.push_back(n * image_step + base);
+      items->out.push_back(n * y_step + first);
+      items->lanes.push_back(int(lanes));
+      for (int64_t l = 0; l < W; ++l) {
+        const int64_t o = std::min(first + l, first + lanes - 1);  // idle lanes repeat the last
+        items->index.push_back(int32_t(o / g.q * g.w + o % g.q - base));
+      }
+    }
+}
+
+// Filters [0, KT) of forward_direct (w, bias and y start at the block's first filter) over the
+// output vectors, NV at a time: per tap, the NV vectors of the image stay in registers while
+// each filter's weight is broadcast past them (KT * NV accumulators). taps[j]: the offset of
+// tap j (column j of w) from a vector's input.
+template <class V, int KT, int NV, bool kCompact>
+void direct_filters(float* y, int64_t pq, const float* images, const float* w, int64_t crs,
+                    const float* bias, bool relu, const int64_t* taps, const DirectItems& items) {
   using R = typename V::R;
   constexpr int W = V::kWidth;
-  const int64_t crs = g.crs(), pq = g.pq();
-  const int64_t row_vectors = (g.q + W - 1) / W, vectors = g.p * row_vectors;
-  const int last_lanes = int(g.q - (row_vectors - 1) * W);
-  int64_t p = 0, v = 0;  // the row and vector-in-row of the tile's first vector
+  const int64_t vectors = int64_t(items.in.size());
   for (int64_t i0 = 0; i0 < vectors; i0 += NV) {
     const float* in[NV];
     float* out[NV];
     int lanes[NV];  // 0: past the last vector (it repeats the last one, unstored)
+    typename V::I index[NV];
 #pragma GCC unroll 8
     for (int t = 0; t < NV; ++t) {
-      in[t] = image + p * g.w + v * W;
-      out[t] = y + p * g.q + v * W;
-      lanes[t] = i0 + t >= vectors ? 0 : v + 1 < row_vectors ? W : last_lanes;
-      if (i0 + t + 1 < vectors && ++v == row_vectors) v = 0, ++p;
+      const int64_t i = std::min(i0 + t, vectors - 1);
+      in[t] = images + items.in[size_t(i)];
+      out[t] = y + items.out[size_t(i)];
+      lanes[t] = i0 + t < vectors ? items.lanes[size_t(i)] : 0;
+      if constexpr (kCompact) index[t] = V::load_index(items.index.data() + i * W);
     }
     R acc[KT][NV];
 #pragma GCC unroll 8
@@ -352,7 +388,11 @@ void direct_filters(float* y, const float* image, const float* w, const float* b
     for (int64_t j = 0; j < crs; ++j) {
       R x[NV];
 #pragma GCC unroll 8
-      for (int t = 0; t < NV; ++t) x[t] = V::load(in[t] + taps[j]);
+      for (int t = 0; t < NV; ++t) {
+        const float* at = in[t] + taps[j];
+        if constexpr (kCompact) x[t] = V::permute2(V::load(at), V::load(at + W), index[t]);
+        else x[t] = V::load(at);
+      }
 #pragma GCC unroll 8
       for (int k = 0; k < KT; ++k) {
         R wk = V::set1(w[k * crs + j]);
@@ -374,22 +414,38 @@ void direct_filters(float* y, const float* image, const float* w, const float* b
 }
 
 template <class V>
-void forward_direct(float* y, const float* image, const float* w, const float* bias,
-                    const ConvGeometry& g, bool relu) {
-  // 6 x 4 tiles in 32 registers, 4 x 3 in 16.
-  constexpr int KT = V::kWidth == 16 ? 6 : 4, NV = V::kWidth == 16 ? 4 : 3;
+void forward_direct(float* y, int64_t y_step, const float* images, int64_t count,
+                    const float* w, const float* bias, const ConvGeometry& g, bool relu) {
+  // By rows 6 x 4 tiles in 32 registers (4 x 3 in 16); compact 8 x 3 (3 x 3), which leaves
+  // registers for the lane indices.
+  constexpr bool k512 = V::kWidth == 16;
+  constexpr int KT_ROWS = k512 ? 6 : 4, NV_ROWS = 3 + k512, KT_COMPACT = k512 ? 8 : 3;
   // Each tap's offset in the image, in the order of w's columns (c, r, s).
   static thread_local std::vector<int64_t> taps;
   taps.resize(size_t(g.crs()));
   for (int64_t c = 0, j = 0; c < g.c; ++c)
     for (int64_t r = 0; r < g.r; ++r)
       for (int64_t s = 0; s < g.s; ++s) taps[j++] = (c * g.h + r * g.dil_h) * g.w + s * g.dil_w;
-  for (int64_t k0 = 0; k0 < g.k; k0 += KT) {
+  static thread_local DirectItems items;
+  direct_items<V>(&items, count, g.c * g.h * g.w, y_step, g);
+  const bool compact = direct_mode(g, V::kWidth) == DirectMode::compact;
+  const int64_t kt_max = compact ? KT_COMPACT : KT_ROWS;
+  for (int64_t k0 = 0; k0 < g.k; k0 += kt_max) {
     const auto block = [&](auto kt) {
-      direct_filters<V, decltype(kt)::value, NV>(y + k0 * g.pq(), image, w + k0 * g.crs(),
-                                                 bias ? bias + k0 : nullptr, relu, taps.data(), g);
+      constexpr int KT = decltype(kt)::value;
+      float* yk = y + k0 * g.pq();
+      const float* wk = w + k0 * g.crs();
+      const float* bk = bias ? bias + k0 : nullptr;
+      if (compact) {
+        if constexpr (KT <= KT_COMPACT)
+          direct_filters<V, KT, 3, true>(yk, g.pq(), images, wk, g.crs(), bk, relu, taps.data(), items);
+      } else if constexpr (KT <= KT_ROWS) {
+        direct_filters<V, KT, NV_ROWS, false>(yk, g.pq(), images, wk, g.crs(), bk, relu, taps.data(), items);
+      }
     };
-    switch (std::min<int64_t>(KT, g.k - k0)) {
+    switch (std::min(kt_max, g.k - k0)) {
+      case 8: block(std::integral_constant<int, 8>{}); break;
+      case 7: block(std::integral_constant<int, 7>{}); break;
       case 6: block(std::integral_constant<int, 6>{}); break;
       case 5: block(std::integral_constant<int, 5>{}); break;
       case 4: block(std::integral_constant<int, 4>{}); break;

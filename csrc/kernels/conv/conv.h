@@ -59,14 +59,14 @@ struct ConvKernels {
   // image plane, so a row_dots over the col matrix without im2col.
   void (*weight_grad_wide)(float* gw, const float* dy, int64_t ld_dy, const float* images,
                            int64_t count, const ConvGeometry& g, bool accumulate);
-  // y (K, P, Q) <- bias + the stride-1 convolution of one padded image (g as for im2col_wide),
-  // then max(0, .) if relu: computed directly, each output row in whole vectors read in place
-  // from the image, with neither a col matrix nor packing. For layers with few filters, where
-  // im2col and packing cost more than the multiply-adds. The last vector of a row reads up to
-  // kDirectSlack - 1 floats past its run (its extra lanes are never stored): the caller leaves
-  // that many readable floats after the image's last plane.
-  void (*forward_direct)(float* y, const float* image, const float* w, const float* bias,
-                         const ConvGeometry& g, bool relu);
+  // y <- bias + the stride-1 convolution of `count` padded images (g as for im2col_wide, g.k the
+  // filters to compute; image t's output planes from y + t * y_step), then max(0, .) if relu:
+  // computed directly, output vectors read in place from the images (see direct_mode), with
+  // neither a col matrix nor packing. Vectors read up to kDirectSlack - 1 floats past their
+  // image (extra lanes are never stored): the caller leaves that many readable floats after the
+  // last image.
+  void (*forward_direct)(float* y, int64_t y_step, const float* images, int64_t count,
+                         const float* w, const float* bias, const ConvGeometry& g, bool relu);
   // gw_t (C*R*S rows of ld_gw floats, filter k in column k) (+)= the weight gradient of `count`
   // images, as sums of outer products over output positions: per position, each tap's input
   // value (broadcast) times the vector of every filter's output gradient there. Nothing is
@@ -88,8 +88,24 @@ inline bool weight_grad_direct_supports(const ConvGeometry& g) {
   return (g.s == 3 || g.s == 5) && g.dil_w == 1;
 }
 
-// See forward_direct: the widest vector of any ISA.
-constexpr int64_t kDirectSlack = 16;
+// How forward_direct lays vectors over a padded image's outputs (g as for im2col_wide) with
+// vectors of `width` floats: by rows when the rows fill their vectors (at most an eighth of the
+// lanes idle: LeNet's first layer, 28 of 32); else compact, the outputs in order, when each
+// vector's inputs lie within two vectors (rows whose padding is narrow: LeNet's second layer,
+// 10 of 14 columns); else none (the GEMM path).
+enum class DirectMode { none, rows, compact };
+inline DirectMode direct_mode(const ConvGeometry& g, int64_t width) {
+  if (g.stride_h != 1 || g.stride_w != 1) return DirectMode::none;
+  const int64_t lanes = (g.q + width - 1) / width * width;
+  if (8 * (lanes - g.q) <= lanes) return DirectMode::rows;
+  // A vector's first and last outputs are width - 1 apart, plus the junk columns of each row
+  // boundary it crosses (at most ceil((width - 1) / Q) of them).
+  const int64_t crossings = (width - 1 + g.q - 1) / g.q;
+  return width - 1 + crossings * (g.w - g.q) < 2 * width ? DirectMode::compact : DirectMode::none;
+}
+
+// See forward_direct: two of the widest vectors of any ISA.
+constexpr int64_t kDirectSlack = 32;
 
 namespace avx2 { const ConvKernels& conv_kernels(); }
 namespace avx512 { const ConvKernels& conv_kernels(); }

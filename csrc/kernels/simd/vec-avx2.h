@@ -62,6 +62,14 @@ struct VecF32 {
     _mm256_store_ps(buf, v);
     for (int i = 0; i < count; ++i) p[i] = int64_t(buf[i]);
   }
+  // Lane l <- lane idx[l] of the 16 floats a, b (idx[l] < 16): see the AVX-512 type. vpermps
+  // takes the low 3 bits of each index; bit 3 picks a or b.
+  using I = __m256i;
+  static I load_index(const int32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static R permute2(R a, R b, I idx) {
+    return _mm256_blendv_ps(_mm256_permutevar8x32_ps(a, idx), _mm256_permutevar8x32_ps(b, idx),
+                            _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
+  }
   static R iota() { return _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7); }
   // Transposes the 8 x 8 block in r (row i in r[i]) in place.
   static void transpose(R r[8]) {

@@ -61,6 +61,11 @@ struct VecF32 {
     _mm512_mask_storeu_epi64(p + 8, __mmask8(mask >> 8),
                              _mm512_cvttps_epi64(_mm512_extractf32x8_ps(v, 1)));
   }
+  // Lane l <- lane idx[l] of the 32 floats a, b (idx[l] < 32): a window of up to 32 floats
+  // rearranged, e.g. positions of an image that span several rows gathered into one vector.
+  using I = __m512i;
+  static I load_index(const int32_t* p) { return _mm512_loadu_si512(p); }
+  static R permute2(R a, R b, I idx) { return _mm512_permutex2var_ps(a, idx, b); }
   static R iota() { return _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
   // Transposes the 16 x 16 block in r (row i in r[i]) in place: three shuffle stages, 64
   // shuffles.
