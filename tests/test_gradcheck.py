@@ -185,6 +185,18 @@ def test_linear(bias, in_shape):
         assert gradcheck(F.linear, (x, w))
 
 
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_fused_relu(bias):
+    # Models call it where a ReLU follows a linear layer: the same values and gradients as the
+    # two ops, the mask applied to the output gradient inside the layer's backward.
+    x, w = leaf(6, 3, seed=1), leaf(4, 3, seed=2)
+    args = (x, w, leaf(4, seed=3)) if bias else (x, w)
+    y = F._linear(*args, relu=True)
+    assert (y.data >= 0).all() and (y.data == 0).any()
+    np.testing.assert_array_equal(y.data, F.relu(F.linear(*args)).data)
+    assert gradcheck(lambda *a: F._linear(*a, relu=True), args)
+
+
 REDUCTIONS = ["mean", "sum", "none"]
 
 

@@ -42,7 +42,7 @@ class LeNet5(Module):
     either way the first convolution yields 28x28 maps, so the weights are the same shapes
     (61,706 parameters for one input channel and 10 classes). ``activation``: ``"relu"``,
     ``"tanh"`` or ``"sigmoid"``; ``pooling``: ``"max"`` or ``"avg"`` (2x2, stride 2). With ReLU
-    each convolution and its activation run as one fused kernel call.
+    each convolution or hidden linear layer and its activation run as one fused kernel call.
     """
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, activation: str = "relu",
@@ -67,21 +67,22 @@ class LeNet5(Module):
         self.fc2 = Linear(120, 84)
         self.fc3 = Linear(84, num_classes)
 
-    def _conv_act(self, conv: Conv2d, x):
+    def _with_act(self, layer, x):
+        # With ReLU, one kernel call for the layer and its activation.
         if self.activation == "relu":
-            return conv.forward_relu(x)
-        return self.act(conv(x))
+            return layer.forward_relu(x)
+        return self.act(layer(x))
 
     def forward(self, x):
         size = self.input_size
         if x.ndim != 4 or tuple(x.shape[2:]) != (size, size):
             raise ValueError(f"LeNet5: expected input (N, C, {size}, {size}), got shape "
                              f"{tuple(x.shape)} (input_size={size})")
-        x = self.pool(self._conv_act(self.conv1, x))
-        x = self.pool(self._conv_act(self.conv2, x))
+        x = self.pool(self._with_act(self.conv1, x))
+        x = self.pool(self._with_act(self.conv2, x))
         x = self.flatten(x)
-        x = self.act(self.fc1(x))
-        x = self.act(self.fc2(x))
+        x = self._with_act(self.fc1, x)
+        x = self._with_act(self.fc2, x)
         return self.fc3(x)
 
     def to_sequential(self) -> Sequential:

@@ -151,32 +151,35 @@ def log_softmax(input, dim: int = -1) -> Tensor:  # noqa: A002
 
 
 class Linear(Function):
-    """y = x W^T + b in one GEMM (bias fused into the write-back); backward:
-    dX = dY W, dW = dY^T X, db = sum of dY's rows, with transposes passed to the GEMM."""
+    """y = x W^T + b in one GEMM (bias, and optionally ReLU, fused into the write-back);
+    backward: dX = dY W, dW = dY^T X, db = sum of dY's rows, with transposes passed to the GEMM
+    (after the ReLU's mask, y > 0, is applied to dY)."""
 
     @staticmethod
-    def forward(ctx, x, w, b):
+    def forward(ctx, x, w, b, relu):
         rows = int(np.prod(x.shape[:-1], dtype=np.int64))
         x2 = x.reshape(rows, x.shape[-1])
-        y = gemm(x2, w, trans_b=True, bias=b, bias_axis=None if b is None else 1)
-        ctx.save_for_backward(x2, w)
+        y = gemm(x2, w, trans_b=True, bias=b, bias_axis=None if b is None else 1, relu=relu)
+        ctx.save_for_backward(x2, w, y if relu else None)
         ctx.x_shape = x.shape
         return y.reshape(x.shape[:-1] + (w.shape[0],))
 
     @staticmethod
     def backward(ctx, g):
-        x2, w = ctx.saved_tensors
-        nx, nw, nb = ctx.needs_input_grad
+        x2, w, y = ctx.saved_tensors
+        nx, nw, nb, _ = ctx.needs_input_grad
         g2 = g.reshape(x2.shape[0], w.shape[0])
+        if y is not None:  # the fused ReLU: y > 0 exactly where the product was kept
+            g2 = K.act_backward("relu", g2, y, y)
         dx = gemm(g2, w).reshape(ctx.x_shape) if nx else None
         dw = gemm(g2, x2, trans_a=True) if nw else None
         db = g2.sum(axis=0) if nb else None
-        return dx, dw, db
+        return dx, dw, db, None
 
 
-def linear(input, weight, bias=None) -> Tensor:  # noqa: A002
-    """``input @ weight.T + bias`` for input (..., in_features), weight (out_features,
-    in_features), bias (out_features,)."""
+def _linear(input, weight, bias=None, relu: bool = False) -> Tensor:  # noqa: A002
+    """``linear``, then with ``relu`` a ReLU fused into the same GEMM. Private because PyTorch's
+    ``linear`` has no such flag; models call it where a ReLU directly follows."""
     x = _float_input(input, "linear")
     w = _float_input(weight, "linear", "weight")
     if w.ndim != 2:
@@ -193,7 +196,13 @@ def linear(input, weight, bias=None) -> Tensor:  # noqa: A002
         if t is not None and t.dtype != x.dtype:
             raise TypeError(f"linear: input is {x.dtype} but {name} is {t.dtype}; convert one "
                             "(e.g. with .float() or .double())")
-    return Linear.apply(x, w, bias)
+    return Linear.apply(x, w, bias, bool(relu))
+
+
+def linear(input, weight, bias=None) -> Tensor:  # noqa: A002
+    """``input @ weight.T + bias`` for input (..., in_features), weight (out_features,
+    in_features), bias (out_features,)."""
+    return _linear(input, weight, bias)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -63,6 +63,11 @@ class Linear(Module):
     def forward(self, input):
         return F.linear(input, self.weight, self.bias)
 
+    def forward_relu(self, input):
+        """``relu(self(input))`` in one GEMM (an nnx addition, used by models where a ReLU
+        directly follows the layer)."""
+        return F._linear(input, self.weight, self.bias, relu=True)
+
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
