@@ -222,16 +222,21 @@ void direct_conv(float* y, const float* x, const float* w, const float* b, const
     const int64_t ch = item / groups, grp = item % groups;
     const int64_t n0 = ch * images, count = std::min(images, g.n - n0);
     const int64_t k0 = g.k * grp / groups, k1 = g.k * (grp + 1) / groups;
-    // The images padded, and followed by the slack the kernel may read past them.
-    const int64_t size = count * image + kernels::kDirectSlack;
-    float* padded_x = runtime::workspace_of<float>(Slot::pad, size_t(size));
-    std::fill(padded_x, padded_x + size, 0.0f);
-    for (int64_t i = 0; i < count * g.c; ++i)
-      ck.copy_rows(padded_x + i * plane + g.pad_h * padded.w + g.pad_w, padded.w,
-                   x + (n0 * g.c + i) * g.h * g.w, g.w, g.h, g.w, g.w);
+    // The images padded, and followed by the slack the kernel may read past them; read in
+    // place when unpadded and followed by at least that much of x.
+    const float* images = x + n0 * image;
+    if (has_padding(g) || (g.n - n0 - count) * image < kernels::kDirectSlack) {
+      const int64_t size = count * image + kernels::kDirectSlack;
+      float* padded_x = runtime::workspace_of<float>(Slot::pad, size_t(size));
+      std::fill(padded_x, padded_x + size, 0.0f);
+      for (int64_t i = 0; i < count * g.c; ++i)
+        ck.copy_rows(padded_x + i * plane + g.pad_h * padded.w + g.pad_w, padded.w,
+                     x + (n0 * g.c + i) * g.h * g.w, g.w, g.h, g.w, g.w);
+      images = padded_x;
+    }
     ConvGeometry filters = padded;
     filters.k = k1 - k0;
-    ck.forward_direct(y + (n0 * g.k + k0) * g.pq(), g.k * g.pq(), padded_x, count,
+    ck.forward_direct(y + (n0 * g.k + k0) * g.pq(), g.k * g.pq(), images, count,
                       w + k0 * g.crs(), b ? b + k0 : nullptr, filters, relu);
   });
 }

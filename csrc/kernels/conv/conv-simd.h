@@ -325,12 +325,23 @@ struct DirectItems {
   std::vector<int64_t> in, out;  // offsets of each vector's input (tap (0, 0, 0)) and output
   std::vector<int> lanes;        // stored lanes
   std::vector<int32_t> index;    // compact: width lane indices per vector
+  std::vector<int64_t> taps;     // each tap's offset in an image, in the order of w's columns
+  std::vector<int64_t> key;      // what they were made for: a training loop repeats its shapes
 };
 
 template <class V>
 void direct_items(DirectItems* items, int64_t count, int64_t image_step, int64_t y_step,
                   const ConvGeometry& g) {
   constexpr int64_t W = V::kWidth;
+  const std::vector<int64_t> key = {count, image_step, y_step, g.c, g.h, g.w, g.r,
+                                    g.s,   g.dil_h,    g.dil_w, g.p, g.q};
+  if (items->key == key) return;
+  items->key = key;
+  items->taps.clear();
+  for (int64_t c = 0; c < g.c; ++c)
+    for (int64_t r = 0; r < g.r; ++r)
+      for (int64_t s = 0; s < g.s; ++s)
+        items->taps.push_back((c * g.h + r * g.dil_h) * g.w + s * g.dil_w);
   const bool compact = direct_mode(g, W) == DirectMode::compact;
   const int64_t per_image = compact ? (g.pq() + W - 1) / W : g.p * ((g.q + W - 1) / W);
   items->in.clear(), items->out.clear(), items->lanes.clear(), items->index.clear();
@@ -420,12 +431,6 @@ void forward_direct(float* y, int64_t y_step, const float* images, int64_t count
   // registers for the lane indices.
   constexpr bool k512 = V::kWidth == 16;
   constexpr int KT_ROWS = k512 ? 6 : 4, NV_ROWS = 3 + k512, KT_COMPACT = k512 ? 8 : 3;
-  // Each tap's offset in the image, in the order of w's columns (c, r, s).
-  static thread_local std::vector<int64_t> taps;
-  taps.resize(size_t(g.crs()));
-  for (int64_t c = 0, j = 0; c < g.c; ++c)
-    for (int64_t r = 0; r < g.r; ++r)
-      for (int64_t s = 0; s < g.s; ++s) taps[j++] = (c * g.h + r * g.dil_h) * g.w + s * g.dil_w;
   static thread_local DirectItems items;
   direct_items<V>(&items, count, g.c * g.h * g.w, y_step, g);
   const bool compact = direct_mode(g, V::kWidth) == DirectMode::compact;
@@ -438,9 +443,9 @@ void forward_direct(float* y, int64_t y_step, const float* images, int64_t count
       const float* bk = bias ? bias + k0 : nullptr;
       if (compact) {
         if constexpr (KT <= KT_COMPACT)
-          direct_filters<V, KT, 3, true>(yk, g.pq(), images, wk, g.crs(), bk, relu, taps.data(), items);
+          direct_filters<V, KT, 3, true>(yk, g.pq(), images, wk, g.crs(), bk, relu, items.taps.data(), items);
       } else if constexpr (KT <= KT_ROWS) {
-        direct_filters<V, KT, NV_ROWS, false>(yk, g.pq(), images, wk, g.crs(), bk, relu, taps.data(), items);
+        direct_filters<V, KT, NV_ROWS, false>(yk, g.pq(), images, wk, g.crs(), bk, relu, items.taps.data(), items);
       }
     };
     switch (std::min(kt_max, g.k - k0)) {
