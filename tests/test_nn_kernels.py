@@ -172,6 +172,30 @@ def test_adam_step(isa, kw):
         close(v, v64, rtol=1e-5, atol=1e-6)
 
 
+def test_adam_steps_is_adam_step_per_parameter(isa):
+    # One call for a list of parameters (float32 and float64, each at its own step) gives the
+    # bits of one adam_step call each; bad lists are clear errors.
+    rng = np.random.default_rng(8)
+    params = [rng.standard_normal(n).astype(dt) for n, dt in ((5, np.float32), (40000, np.float32),
+                                                              (17, np.float64))]
+    grads = [rng.standard_normal(p.shape).astype(p.dtype) for p in params]
+    states = [(np.abs(rng.standard_normal(p.shape)).astype(p.dtype),) * 2 for p in params]
+    one = [[p.copy(), m.copy(), v.copy()] for p, (m, v) in zip(params, states)]
+    for (p, m, v), g, step in zip(one, grads, (1, 4, 2)):
+        K.adam_step(p, g, m, v, step=step, lr=1e-2, weight_decay=0.1)
+    many = [[p.copy(), m.copy(), v.copy()] for p, (m, v) in zip(params, states)]
+    K.adam_steps([a[0] for a in many], grads, [a[1] for a in many], [a[2] for a in many],
+                 [1, 4, 2], lr=1e-2, weight_decay=0.1)
+    for a, b in zip(one, many):
+        for x, y in zip(a, b):
+            assert np.array_equal(x, y)
+    p = np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match="must have the same length"):
+        K.adam_steps([p], [p.copy()], [p.copy()], [p.copy()], [1, 2], lr=0.1)
+    with pytest.raises(TypeError, match="params must hold numpy arrays"):
+        K.adam_steps([[0.0, 1.0, 2.0]], [p.copy()], [p.copy()], [p.copy()], [1], lr=0.1)
+
+
 @pytest.mark.parametrize("n", SIZES + [255, 256, 257, 65536 + 3, 300_000])
 def test_sum_of_squares(isa, n):
     x = values(np.random.default_rng(n), n)

@@ -2,6 +2,9 @@
 // Arrays must be C-contiguous and share one float dtype (float32 -> SIMD kernels, float64 -> the
 // reference); the seam in _kernels.py makes them so. The GIL is released while kernels run.
 #include <string>
+#include <vector>
+
+#include <pybind11/stl.h>
 
 #include "arrays.h"
 #include "nnx/nn.h"
@@ -269,15 +272,14 @@ void bind_optimizers(py::module_& m) {
      py::arg("momentum") = 0.0, py::arg("dampening") = 0.0, py::arg("weight_decay") = 0.0,
      py::arg("nesterov") = false, py::arg("first_step") = false);
 
-  m.def("adam_step", [](py::array& param, const py::array& grad, py::array& exp_avg,
-                        py::array& exp_avg_sq, int64_t step, double lr, double beta1, double beta2,
-                        double eps, double weight_decay, bool decoupled) {
-    const char* fn = "adam_step";
+  // One parameter's update, arguments checked; adam_steps runs it over lists of parameters in
+  // one call (a training step's Python overhead was one call per parameter).
+  const auto adam_one = [](const char* fn, py::array& param, const py::array& grad,
+                           py::array& exp_avg, py::array& exp_avg_sq, const AdamOptions& o) {
     same_shape(grad, param, fn, "grad", "param");
     same_shape(exp_avg, param, fn, "exp_avg", "param");
     same_shape(exp_avg_sq, param, fn, "exp_avg_sq", "param");
     check_no_overlap(param, "param", grad, "grad", fn);
-    AdamOptions o{lr, beta1, beta2, eps, weight_decay, decoupled, step};
     by_dtype(param, fn, "param", [&](auto t) {
       using T = decltype(t);
       T* p = writable<T>(param, fn, "param");
@@ -287,9 +289,41 @@ void bind_optimizers(py::module_& m) {
       py::gil_scoped_release release;
       adam_step<T>(p, m1, m2, g, param.size(), o);
     });
+  };
+
+  m.def("adam_step", [adam_one](py::array& param, const py::array& grad, py::array& exp_avg,
+                                py::array& exp_avg_sq, int64_t step, double lr, double beta1,
+                                double beta2, double eps, double weight_decay, bool decoupled) {
+    adam_one("adam_step", param, grad, exp_avg, exp_avg_sq,
+             AdamOptions{lr, beta1, beta2, eps, weight_decay, decoupled, step});
   }, py::arg("param"), py::arg("grad"), py::arg("exp_avg"), py::arg("exp_avg_sq"), py::kw_only(),
      py::arg("step"), py::arg("lr"), py::arg("beta1") = 0.9, py::arg("beta2") = 0.999,
      py::arg("eps") = 1e-8, py::arg("weight_decay") = 0.0, py::arg("decoupled") = false);
+
+  m.def("adam_steps", [adam_one](const py::list& params, const py::list& grads,
+                                 const py::list& exp_avgs, const py::list& exp_avg_sqs,
+                                 const std::vector<int64_t>& steps, double lr, double beta1,
+                                 double beta2, double eps, double weight_decay, bool decoupled) {
+    const char* fn = "adam_steps";
+    const size_t n = params.size();
+    if (grads.size() != n || exp_avgs.size() != n || exp_avg_sqs.size() != n || steps.size() != n)
+      throw py::value_error(std::string(fn) + ": params, grads, exp_avgs, exp_avg_sqs and steps "
+                            "must have the same length");
+    const auto array = [fn](const py::handle& h, const char* what) {
+      if (!py::isinstance<py::array>(h))
+        throw py::type_error(std::string(fn) + ": " + what + " must hold numpy arrays");
+      return py::reinterpret_borrow<py::array>(h);
+    };
+    for (size_t i = 0; i < n; ++i) {
+      py::array param = array(params[i], "params"), exp_avg = array(exp_avgs[i], "exp_avgs");
+      py::array exp_avg_sq = array(exp_avg_sqs[i], "exp_avg_sqs");
+      adam_one(fn, param, array(grads[i], "grads"), exp_avg, exp_avg_sq,
+               AdamOptions{lr, beta1, beta2, eps, weight_decay, decoupled, steps[i]});
+    }
+  }, py::arg("params"), py::arg("grads"), py::arg("exp_avgs"), py::arg("exp_avg_sqs"),
+     py::arg("steps"), py::kw_only(), py::arg("lr"), py::arg("beta1") = 0.9,
+     py::arg("beta2") = 0.999, py::arg("eps") = 1e-8, py::arg("weight_decay") = 0.0,
+     py::arg("decoupled") = false);
 
   m.def("sum_of_squares", [](const py::array& x) {
     const char* fn = "sum_of_squares";

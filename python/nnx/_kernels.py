@@ -124,6 +124,17 @@ def adam_step(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, exp_avg_
                     decoupled=decoupled)
 
 
+def adam_steps(params: list, grads: list, exp_avgs: list, exp_avg_sqs: list, steps: list, *,
+               lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+               weight_decay: float = 0.0, decoupled: bool = False) -> None:
+    """``adam_step`` on each parameter of the lists in one call, parameter i at steps[i]."""
+    # Gradients in their parameter's dtype; parameters themselves are checked by the kernel.
+    _core.adam_steps(params, [_c(g, getattr(p, "dtype", None)) for p, g in zip(params, grads)],
+                     exp_avgs,
+                     exp_avg_sqs, steps, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                     weight_decay=weight_decay, decoupled=decoupled)
+
+
 def sum_of_squares(x: np.ndarray) -> float:
     """sum(x ** 2) over every element of a float32 or float64 array, accumulated in double (a
     gradient's part of the squared norm that ``clip_grad_norm_`` needs)."""

@@ -45,6 +45,7 @@ class Adam(Optimizer):
         """One update of every parameter that has a gradient."""
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
+            updated, params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], [], []
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -55,10 +56,14 @@ class Adam(Optimizer):
                     state["exp_avg"] = _memory.zeros_like(param)
                     state["exp_avg_sq"] = _memory.zeros_like(param)
                 state["step"] = int(state["step"]) + 1
-                _kernels.adam_step(param, grad, state["exp_avg"], state["exp_avg_sq"],
-                                   step=state["step"], lr=group["lr"], beta1=beta1, beta2=beta2,
-                                   eps=group["eps"], weight_decay=group["weight_decay"],
-                                   decoupled=self._decoupled)
+                updated.append(p), params.append(param), grads.append(grad)
+                exp_avgs.append(state["exp_avg"]), exp_avg_sqs.append(state["exp_avg_sq"])
+                steps.append(state["step"])
+            # The group's parameters in one kernel call.
+            _kernels.adam_steps(params, grads, exp_avgs, exp_avg_sqs, steps, lr=group["lr"],
+                                beta1=beta1, beta2=beta2, eps=group["eps"],
+                                weight_decay=group["weight_decay"], decoupled=self._decoupled)
+            for p in updated:
                 p._version_cell[0] += 1  # changed in place: graphs that saved it must not reuse it
 
 
