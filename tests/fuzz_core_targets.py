@@ -109,6 +109,18 @@ def adam_step(d):
         "eps": 1e-8, "weight_decay": d.pick((0.0, 1e-2)), "decoupled": d.bool()}
 
 
+def adam_steps(d):
+    lists = [[], [], [], []]
+    for _ in range(d.int(0, 3)):
+        shape, dt = _shape(d, 0, 3), _dtype(d)
+        for i, arr in enumerate((d.array(shape, dt), d.array(shape, dt), d.array(shape, dt),
+                                 np.abs(d.array(shape, dt)))):
+            lists[i].append(arr)
+    return lists + [[d.int(1, 10) for _ in lists[0]]], {
+        "lr": d.float(0, 1), "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
+        "weight_decay": d.pick((0.0, 1e-2)), "decoupled": d.bool()}
+
+
 def sum_of_squares(d):
     return [d.array(_shape(d, 0, 3), _dtype(d))], {}
 
@@ -384,6 +396,7 @@ TARGETS = [
     _t("multiclass_hinge_backward", "core-loss", multiclass_hinge_backward),
     _t("sgd_step", "core-optim", sgd_step, (0, 2)),
     _t("adam_step", "core-optim", adam_step, (0, 2, 3)),
+    _t("adam_steps", "core-optim", adam_steps),
     _t("sum_of_squares", "core-optim", sum_of_squares),
     _t("gemm", "core-gemm", gemm, (2,)),
     _t("conv2d_forward", "core-conv", conv2d_forward),

@@ -194,6 +194,12 @@ def test_adam_steps_is_adam_step_per_parameter(isa):
         K.adam_steps([p], [p.copy()], [p.copy()], [p.copy()], [1, 2], lr=0.1)
     with pytest.raises(TypeError, match="params must hold numpy arrays"):
         K.adam_steps([[0.0, 1.0, 2.0]], [p.copy()], [p.copy()], [p.copy()], [1], lr=0.1)
+    # A bad second parameter: the first is not updated either.
+    first = np.ones(3, np.float32)
+    with pytest.raises(ValueError, match="grad"):
+        K.adam_steps([first, p], [first.copy(), np.ones(4, np.float32)], [p.copy(), p.copy()],
+                     [p.copy(), p.copy()], [1, 1], lr=0.1)
+    assert np.array_equal(first, np.ones(3, np.float32))
 
 
 @pytest.mark.parametrize("n", SIZES + [255, 256, 257, 65536 + 3, 300_000])

@@ -272,10 +272,12 @@ void bind_optimizers(py::module_& m) {
      py::arg("momentum") = 0.0, py::arg("dampening") = 0.0, py::arg("weight_decay") = 0.0,
      py::arg("nesterov") = false, py::arg("first_step") = false);
 
-  // One parameter's update, arguments checked; adam_steps runs it over lists of parameters in
-  // one call (a training step's Python overhead was one call per parameter).
+  // One parameter's update after checking its arguments (only the checks unless `update`);
+  // adam_steps runs it over lists of parameters in one call (a training step's Python overhead
+  // was one call per parameter), checking every parameter before updating any.
   const auto adam_one = [](const char* fn, py::array& param, const py::array& grad,
-                           py::array& exp_avg, py::array& exp_avg_sq, const AdamOptions& o) {
+                           py::array& exp_avg, py::array& exp_avg_sq, const AdamOptions& o,
+                           bool update) {
     same_shape(grad, param, fn, "grad", "param");
     same_shape(exp_avg, param, fn, "exp_avg", "param");
     same_shape(exp_avg_sq, param, fn, "exp_avg_sq", "param");
@@ -286,6 +288,7 @@ void bind_optimizers(py::module_& m) {
       const T* g = checked_data<T>(grad, fn, "grad");
       T* m1 = writable<T>(exp_avg, fn, "exp_avg");
       T* m2 = writable<T>(exp_avg_sq, fn, "exp_avg_sq");
+      if (!update) return;
       py::gil_scoped_release release;
       adam_step<T>(p, m1, m2, g, param.size(), o);
     });
@@ -295,7 +298,7 @@ void bind_optimizers(py::module_& m) {
                                 py::array& exp_avg_sq, int64_t step, double lr, double beta1,
                                 double beta2, double eps, double weight_decay, bool decoupled) {
     adam_one("adam_step", param, grad, exp_avg, exp_avg_sq,
-             AdamOptions{lr, beta1, beta2, eps, weight_decay, decoupled, step});
+             AdamOptions{lr, beta1, beta2, eps, weight_decay, decoupled, step}, true);
   }, py::arg("param"), py::arg("grad"), py::arg("exp_avg"), py::arg("exp_avg_sq"), py::kw_only(),
      py::arg("step"), py::arg("lr"), py::arg("beta1") = 0.9, py::arg("beta2") = 0.999,
      py::arg("eps") = 1e-8, py::arg("weight_decay") = 0.0, py::arg("decoupled") = false);
@@ -314,12 +317,13 @@ void bind_optimizers(py::module_& m) {
         throw py::type_error(std::string(fn) + ": " + what + " must hold numpy arrays");
       return py::reinterpret_borrow<py::array>(h);
     };
-    for (size_t i = 0; i < n; ++i) {
-      py::array param = array(params[i], "params"), exp_avg = array(exp_avgs[i], "exp_avgs");
-      py::array exp_avg_sq = array(exp_avg_sqs[i], "exp_avg_sqs");
-      adam_one(fn, param, array(grads[i], "grads"), exp_avg, exp_avg_sq,
-               AdamOptions{lr, beta1, beta2, eps, weight_decay, decoupled, steps[i]});
-    }
+    for (const bool update : {false, true})
+      for (size_t i = 0; i < n; ++i) {
+        py::array param = array(params[i], "params"), exp_avg = array(exp_avgs[i], "exp_avgs");
+        py::array exp_avg_sq = array(exp_avg_sqs[i], "exp_avg_sqs");
+        adam_one(fn, param, array(grads[i], "grads"), exp_avg, exp_avg_sq,
+                 AdamOptions{lr, beta1, beta2, eps, weight_decay, decoupled, steps[i]}, update);
+      }
   }, py::arg("params"), py::arg("grads"), py::arg("exp_avgs"), py::arg("exp_avg_sqs"),
      py::arg("steps"), py::kw_only(), py::arg("lr"), py::arg("beta1") = 0.9,
      py::arg("beta2") = 0.999, py::arg("eps") = 1e-8, py::arg("weight_decay") = 0.0,
