@@ -11,6 +11,16 @@
 
 namespace nnx::kernels::simd {
 
+// f(std::integral_constant<int, n>{}) for a runtime n in [1, N]: picks the register tile
+// instantiated for a block's size.
+template <int N, class F>
+void with_constant(int64_t n, F f) {
+  if constexpr (N > 1) {
+    if (n < N) return with_constant<N - 1>(n, f);
+  }
+  f(std::integral_constant<int, N>{});
+}
+
 // The output columns [q0, q1) whose input column q * stride + offset lies inside [0, width).
 inline void valid_columns(int64_t q_count, int64_t stride, int64_t offset, int64_t width,
                           int64_t* q0, int64_t* q1) {
@@ -282,16 +292,7 @@ void dots(float* c, int64_t ldc, const float* a, int64_t lda, int64_t m, BRow b_
         dots_edge<V, decltype(mt)::value>(ct, ldc, at, lda, bt, nt, len, count, a_step, b_step,
                                           accumulate);
       };
-      switch (std::min(kMT, m - i)) {
-        case 8: edge(std::integral_constant<int, 8>{}); break;
-        case 7: edge(std::integral_constant<int, 7>{}); break;
-        case 6: edge(std::integral_constant<int, 6>{}); break;
-        case 5: edge(std::integral_constant<int, 5>{}); break;
-        case 4: edge(std::integral_constant<int, 4>{}); break;
-        case 3: edge(std::integral_constant<int, 3>{}); break;
-        case 2: edge(std::integral_constant<int, 2>{}); break;
-        default: edge(std::integral_constant<int, 1>{}); break;
-      }
+      with_constant<kMT>(std::min(kMT, m - i), edge);
     }
   }
 }
@@ -368,14 +369,14 @@ void direct_items(DirectItems* items, int64_t count, int64_t image_step, int64_t
 
 // Filters [0, KT) of forward_direct (w, bias and y start at the block's first filter) over the
 // output vectors, NV at a time: per tap, the NV vectors of the image stay in registers while
-// each filter's weight is broadcast past them (KT * NV accumulators). taps[j]: the offset of
-// tap j (column j of w) from a vector's input.
+// each filter's weight is broadcast past them (KT * NV accumulators).
 template <class V, int KT, int NV, bool kCompact>
 void direct_filters(float* y, int64_t pq, const float* images, const float* w, int64_t crs,
-                    const float* bias, bool relu, const int64_t* taps, const DirectItems& items) {
+                    const float* bias, bool relu, const DirectItems& items) {
   using R = typename V::R;
   constexpr int W = V::kWidth;
   const int64_t vectors = int64_t(items.in.size());
+  const int64_t* taps = items.taps.data();
   for (int64_t i0 = 0; i0 < vectors; i0 += NV) {
     const float* in[NV];
     float* out[NV];
@@ -435,29 +436,20 @@ void forward_direct(float* y, int64_t y_step, const float* images, int64_t count
   direct_items<V>(&items, count, g.c * g.h * g.w, y_step, g);
   const bool compact = direct_mode(g, V::kWidth) == DirectMode::compact;
   const int64_t kt_max = compact ? KT_COMPACT : KT_ROWS;
+  constexpr int kMaxKT = KT_COMPACT > KT_ROWS ? KT_COMPACT : KT_ROWS;
   for (int64_t k0 = 0; k0 < g.k; k0 += kt_max) {
-    const auto block = [&](auto kt) {
+    with_constant<kMaxKT>(std::min(kt_max, g.k - k0), [&](auto kt) {
       constexpr int KT = decltype(kt)::value;
       float* yk = y + k0 * g.pq();
       const float* wk = w + k0 * g.crs();
       const float* bk = bias ? bias + k0 : nullptr;
       if (compact) {
         if constexpr (KT <= KT_COMPACT)
-          direct_filters<V, KT, 3, true>(yk, g.pq(), images, wk, g.crs(), bk, relu, items.taps.data(), items);
+          direct_filters<V, KT, 3, true>(yk, g.pq(), images, wk, g.crs(), bk, relu, items);
       } else if constexpr (KT <= KT_ROWS) {
-        direct_filters<V, KT, NV_ROWS, false>(yk, g.pq(), images, wk, g.crs(), bk, relu, items.taps.data(), items);
+        direct_filters<V, KT, NV_ROWS, false>(yk, g.pq(), images, wk, g.crs(), bk, relu, items);
       }
-    };
-    switch (std::min(kt_max, g.k - k0)) {
-      case 8: block(std::integral_constant<int, 8>{}); break;
-      case 7: block(std::integral_constant<int, 7>{}); break;
-      case 6: block(std::integral_constant<int, 6>{}); break;
-      case 5: block(std::integral_constant<int, 5>{}); break;
-      case 4: block(std::integral_constant<int, 4>{}); break;
-      case 3: block(std::integral_constant<int, 3>{}); break;
-      case 2: block(std::integral_constant<int, 2>{}); break;
-      default: block(std::integral_constant<int, 1>{}); break;
-    }
+    });
   }
 }
 
@@ -524,15 +516,6 @@ constexpr int wgrad_max_rows() {
   return acc / (KV * S) > 0 ? acc / (KV * S) : 1;
 }
 
-// wgrad_tile with `rows` (1 .. TR) tap rows.
-template <class V, int KV, int S, int TR = wgrad_max_rows<V, KV, S>(), class... Args>
-void wgrad_tile_of(int rows, Args... args) {
-  if constexpr (TR > 1) {
-    if (rows < TR) return wgrad_tile_of<V, KV, S, TR - 1>(rows, args...);
-  }
-  wgrad_tile<V, KV, S, TR>(args...);
-}
-
 template <class V>
 void weight_grad_direct(float* gw_t, int64_t ld_gw, const float* dy_t, int64_t ld_dy,
                         int64_t dy_step, const float* images, int64_t count, const ConvGeometry& g,
@@ -547,20 +530,17 @@ void weight_grad_direct(float* gw_t, int64_t ld_gw, const float* dy_t, int64_t l
       const int64_t tiles = (rows + wgrad_max_rows<V, KV, S>() - 1) / wgrad_max_rows<V, KV, S>();
       for (int64_t i = 0; i < tiles; ++i) {
         const int64_t row0 = rows * i / tiles, row1 = rows * (i + 1) / tiles;
-        wgrad_tile_of<V, KV, S>(int(row1 - row0), gw_t + v0 * W, ld_gw, dy_t + v0 * W, ld_dy,
-                                dy_step, images, count, g, row0, accumulate);
+        with_constant<wgrad_max_rows<V, KV, S>()>(row1 - row0, [&](auto tr) {
+          wgrad_tile<V, KV, S, decltype(tr)::value>(gw_t + v0 * W, ld_gw, dy_t + v0 * W, ld_dy,
+                                                    dy_step, images, count, g, row0, accumulate);
+        });
       }
     };
     const auto width = [&](auto kv) {
       if (g.s == 3) return pass(kv, std::integral_constant<int, 3>{});
       pass(kv, std::integral_constant<int, 5>{});
     };
-    switch (std::min(kMaxKV, vectors - v0)) {
-      case 1: width(std::integral_constant<int, 1>{}); break;
-      case 2: width(std::integral_constant<int, 2>{}); break;
-      case 3: if constexpr (kMaxKV >= 3) width(std::integral_constant<int, 3>{}); break;
-      default: if constexpr (kMaxKV >= 4) width(std::integral_constant<int, 4>{}); break;
-    }
+    with_constant<kMaxKV>(std::min(kMaxKV, vectors - v0), width);
   }
 }
 
