@@ -1,6 +1,8 @@
-// Convolution entry points. float runs as im2col + GEMM over chunks of images; threads take whole
-// chunks when there is at least one per thread, otherwise each chunk's GEMMs use every thread.
-// double (and NNX_ISA=ref) runs the direct reference convolution.
+// Convolution entry points. float stride-1 convolutions run the direct kernels where they apply
+// (forward, input gradient as the transposed convolution, weight gradient); the rest runs as
+// im2col + GEMM over chunks of images, threads taking whole chunks when there is at least one per
+// thread, otherwise each chunk's GEMMs using every thread. double (and NNX_ISA=ref) runs the
+// direct reference convolution.
 #include "nnx/conv.h"
 
 #include <algorithm>
@@ -123,8 +125,10 @@ Split split(int64_t chunks, int threads) {
 
 // Images [n, n + count) of x with zero padding around each plane, one after another in the
 // calling thread's `slot` (x itself when there is no padding).
+// p: the padded geometry.
 const float* padded_images(const kernels::ConvKernels& ck, const float* x, int64_t n,
-                           int64_t count, const ConvGeometry& g, const ConvGeometry& p, Slot slot) {
+                           int64_t count, const ConvGeometry& g, const ConvGeometry& p,
+                           Slot slot) {
   const float* images = x + n * g.c * g.h * g.w;
   if (!has_padding(g)) return images;
   const int64_t planes = count * g.c, plane = p.h * p.w;
@@ -145,8 +149,8 @@ const float* im2col_chunk(const kernels::ConvKernels& ck, const float* x, int64_
   float* col = runtime::workspace_of<float>(Slot::col, size_t(g.crs() * cols));
   for (int64_t b = 0; b < count; ++b) {
     if (l.wide)
-      ck.im2col_wide(col + b * l.width, cols, padded_images(ck, x, n0 + b, 1, g, l.padded, Slot::pad),
-                     l.padded);
+      ck.im2col_wide(col + b * l.width, cols,
+                     padded_images(ck, x, n0 + b, 1, g, l.padded, Slot::pad), l.padded);
     else
       ck.im2col(col + b * l.width, cols, x + (n0 + b) * image_size, g);
   }
@@ -214,17 +218,17 @@ void direct_conv(float* y, const float* x, const float* w, const float* b, const
   const kernels::ConvKernels& ck = *runtime::kernel_table().conv;
   const ConvGeometry padded = padded_geometry(g);
   const int64_t plane = padded.h * padded.w, image = g.c * plane;
-  const int64_t chunks = (g.n + std::max<int64_t>(16 * 1024 / image, 1) - 1) /
-                         std::max<int64_t>(16 * 1024 / image, 1);
-  const int64_t images = (g.n + chunks - 1) / chunks;
-  const int64_t groups = chunks >= threads ? 1 : std::min<int64_t>(g.k, (threads + chunks - 1) / chunks);
+  const int64_t most = std::max<int64_t>(16 * 1024 / image, 1);  // images per chunk
+  const int64_t chunks = (g.n + most - 1) / most, images = (g.n + chunks - 1) / chunks;
+  const int64_t groups =
+      chunks >= threads ? 1 : std::min<int64_t>(g.k, (threads + chunks - 1) / chunks);
   runtime::parallel_for(chunks * groups, threads, [&](int64_t item) {
     const int64_t ch = item / groups, grp = item % groups;
     const int64_t n0 = ch * images, count = std::min(images, g.n - n0);
     const int64_t k0 = g.k * grp / groups, k1 = g.k * (grp + 1) / groups;
     // The images padded, and followed by the slack the kernel may read past them; read in
     // place when unpadded and followed by at least that much of x.
-    const float* images = x + n0 * image;
+    const float* in = x + n0 * image;
     if (has_padding(g) || (g.n - n0 - count) * image < kernels::kDirectSlack) {
       const int64_t size = count * image + kernels::kDirectSlack;
       float* padded_x = runtime::workspace_of<float>(Slot::pad, size_t(size));
@@ -232,12 +236,12 @@ void direct_conv(float* y, const float* x, const float* w, const float* b, const
       for (int64_t i = 0; i < count * g.c; ++i)
         ck.copy_rows(padded_x + i * plane + g.pad_h * padded.w + g.pad_w, padded.w,
                      x + (n0 * g.c + i) * g.h * g.w, g.w, g.h, g.w, g.w);
-      images = padded_x;
+      in = padded_x;
     }
     ConvGeometry filters = padded;
     filters.k = k1 - k0;
-    ck.forward_direct(y + (n0 * g.k + k0) * g.pq(), g.k * g.pq(), images, count,
-                      w + k0 * g.crs(), b ? b + k0 : nullptr, filters, relu);
+    ck.forward_direct(y + (n0 * g.k + k0) * g.pq(), g.k * g.pq(), in, count, w + k0 * g.crs(),
+                      b ? b + k0 : nullptr, filters, relu);
   });
 }
 
@@ -262,7 +266,8 @@ void input_grad_direct(float* gx, const float* gy, const float* w, const ConvGeo
   float* wt = runtime::workspace_of<float>(Slot::weights, size_t(g.k * g.crs()));
   for (int64_t k = 0; k < g.k; ++k)
     for (int64_t c = 0; c < g.c; ++c)
-      for (int64_t i = 0; i < rs; ++i) wt[(c * g.k + k) * rs + i] = w[(k * g.c + c) * rs + rs - 1 - i];
+      for (int64_t i = 0; i < rs; ++i)
+        wt[(c * g.k + k) * rs + i] = w[(k * g.c + c) * rs + rs - 1 - i];
   direct_conv(gx, gy, wt, nullptr, t, false, threads);
 }
 
@@ -342,7 +347,8 @@ void input_grad_chunk(const kernels::ConvKernels& ck, float* gx, const float* w,
 bool use_weight_grad_direct(const ConvGeometry& g) {
   const int64_t width = vector_width();
   const int64_t lanes = (g.k + width - 1) / width * width;
-  return kernels::weight_grad_direct_supports(g) && !g.is_pointwise() && 8 * (lanes - g.k) <= lanes;
+  return kernels::weight_grad_direct_supports(g) && !g.is_pointwise() &&
+         8 * (lanes - g.k) <= lanes;
 }
 
 // Images in fixed groups (kWeightGradGroups, whatever the thread count), each summing its
@@ -412,8 +418,9 @@ void backward_f32(float* gx, float* gw, float* gb, const float* gy, const float*
         // partial (K x CRS) (+)= dy (K x cols) @ col^T (cols x CRS)
         float* part = partial + grp * g.k * crs;
         if (g.k <= kFewFilters && l.wide) {  // col read in place from the padded images
-          ck.weight_grad_wide(part, dy, cols, padded_images(ck, x, n0, count, g, l.padded, Slot::col),
-                              count, l.padded, ch != first);
+          ck.weight_grad_wide(part, dy, cols,
+                              padded_images(ck, x, n0, count, g, l.padded, Slot::col), count,
+                              l.padded, ch != first);
         } else {
           const float* col = im2col_chunk(ck, x, n0, count, g, l);
           if (g.k <= kFewFilters) {

@@ -482,7 +482,8 @@ void wgrad_tile(float* gw_t, int64_t ld_gw, const float* dy_t, int64_t ld_dy, in
     for (int64_t p = 0; p < g.p; ++p) {
       const float* in[TR];
 #pragma GCC unroll 32
-      for (int t = 0; t < TR; ++t) in[t] = images + n * image_size + offset[t] + p * g.stride_h * g.w;
+      for (int t = 0; t < TR; ++t)
+        in[t] = images + n * image_size + offset[t] + p * g.stride_h * g.w;
       for (int64_t q = 0, x = 0; q < g.q; ++q, x += g.stride_w, d += ld_dy) {
         R dv[KV];
 #pragma GCC unroll 4

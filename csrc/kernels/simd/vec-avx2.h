@@ -65,7 +65,9 @@ struct VecF32 {
   // Lane l <- lane idx[l] of the 16 floats a, b (idx[l] < 16): see the AVX-512 type. vpermps
   // takes the low 3 bits of each index; bit 3 picks a or b.
   using I = __m256i;
-  static I load_index(const int32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static I load_index(const int32_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  }
   static R permute2(R a, R b, I idx) {
     return _mm256_blendv_ps(_mm256_permutevar8x32_ps(a, idx), _mm256_permutevar8x32_ps(b, idx),
                             _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
