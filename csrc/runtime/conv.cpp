@@ -345,10 +345,8 @@ void input_grad_chunk(const kernels::ConvKernels& ck, float* gx, const float* w,
 // products (16 filters) and the GEMM (64): LeNet's conv2 0.26 -> 0.15 ms, (64,32,32,32) -> 64
 // 3x3 filters 15.8 -> 11.1 ms.
 bool use_weight_grad_direct(const ConvGeometry& g) {
-  const int64_t width = vector_width();
-  const int64_t lanes = (g.k + width - 1) / width * width;
   return kernels::weight_grad_direct_supports(g) && !g.is_pointwise() &&
-         8 * (lanes - g.k) <= lanes;
+         kernels::fills_vectors(g.k, vector_width());
 }
 
 // Images in fixed groups (kWeightGradGroups, whatever the thread count), each summing its
@@ -368,9 +366,10 @@ void weight_grad_direct_f32(float* gw, const float* gy, const float* x, const Co
     const int64_t first = g.n * grp / groups, last = g.n * (grp + 1) / groups;
     float* part = partial + grp * crs * ld;
     float* dy_t = runtime::workspace_of<float>(Slot::chunk, size_t(images * pq * ld));
+    // Columns K .. ld stay 0: the transposes write only the first K of each row.
+    if (ld != g.k) std::fill(dy_t, dy_t + images * pq * ld, 0.0f);
     for (int64_t n0 = first; n0 < last; n0 += images) {
       const int64_t count = std::min(images, last - n0);
-      if (ld != g.k) std::fill(dy_t, dy_t + count * pq * ld, 0.0f);
       for (int64_t i = 0; i < count; ++i)
         ck.transpose(dy_t + i * pq * ld, ld, gy + (n0 + i) * g.k * pq, pq, g.k, pq);
       ck.weight_grad_direct(part, ld, dy_t, ld, pq * ld,

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -327,15 +328,15 @@ struct DirectItems {
   std::vector<int> lanes;        // stored lanes
   std::vector<int32_t> index;    // compact: width lane indices per vector
   std::vector<int64_t> taps;     // each tap's offset in an image, in the order of w's columns
-  std::vector<int64_t> key;      // what they were made for: a training loop repeats its shapes
+  std::array<int64_t, 12> key{}; // what they were made for: a training loop repeats its shapes
 };
 
 template <class V>
 void direct_items(DirectItems* items, int64_t count, int64_t image_step, int64_t y_step,
                   const ConvGeometry& g) {
   constexpr int64_t W = V::kWidth;
-  const std::vector<int64_t> key = {count, image_step, y_step, g.c, g.h, g.w, g.r,
-                                    g.s,   g.dil_h,    g.dil_w, g.p, g.q};
+  const std::array<int64_t, 12> key = {count, image_step, y_step, g.c,     g.h, g.w,
+                                       g.r,   g.s,        g.dil_h, g.dil_w, g.p, g.q};
   if (items->key == key) return;
   items->key = key;
   items->taps.clear();

@@ -94,10 +94,16 @@ inline bool weight_grad_direct_supports(const ConvGeometry& g) {
 // vector's inputs lie within two vectors (rows whose padding is narrow: LeNet's second layer,
 // 10 of 14 columns); else none (the GEMM path).
 enum class DirectMode { none, rows, compact };
+
+// Whether n values in vectors of `width` floats leave at most an eighth of the lanes idle.
+inline bool fills_vectors(int64_t n, int64_t width) {
+  const int64_t lanes = (n + width - 1) / width * width;
+  return 8 * (lanes - n) <= lanes;
+}
+
 inline DirectMode direct_mode(const ConvGeometry& g, int64_t width) {
   if (g.stride_h != 1 || g.stride_w != 1) return DirectMode::none;
-  const int64_t lanes = (g.q + width - 1) / width * width;
-  if (8 * (lanes - g.q) <= lanes) return DirectMode::rows;
+  if (fills_vectors(g.q, width)) return DirectMode::rows;
   // A vector's first and last outputs are width - 1 apart, plus the junk columns of each row
   // boundary it crosses (at most ceil((width - 1) / Q) of them).
   const int64_t crossings = (width - 1 + g.q - 1) / g.q;
