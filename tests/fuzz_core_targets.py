@@ -144,7 +144,8 @@ def _out(size, kernel, stride, pad, dil=1):
 
 
 def _conv(d):
-    n, c, h, w, k = d.size(), d.pick((1, 2, 3)), d.pick((1, 3, 5, 8)), d.pick((1, 4, 7)), \
+    # 16 images at times: a vector's worth of them in lanes (input_grad_lanes).
+    n, c, h, w, k = d.size(16), d.pick((1, 2, 3)), d.pick((1, 3, 5, 8)), d.pick((1, 4, 7)), \
         d.pick((1, 2, 4))
     r, s = d.pick((1, 2, 3)), d.pick((1, 3))
     stride, pad, dil = (d.pick((1, 2)), d.pick((1, 3))), (d.pick((0, 1)), d.pick((0, 2))), \

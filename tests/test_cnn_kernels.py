@@ -99,6 +99,32 @@ def test_conv2d_weight_gradient_of_many_images(isa, padding):
     assert rel_err(got[1], want[1]) < 3e-5 and rel_err(got[2], want[2]) < 3e-5
 
 
+# Input gradients with a vector's worth of images in the lanes (stride 1, batches that fill
+# their vectors, taps reading little of dy's padding): LeNet's second layer; a last block of
+# images partly filled (30 = 16 + 14 or 3 x 8 + 6), channels in tiles of uneven sizes, uneven
+# padding and dilation; a one-column output; padding beyond the kernel's reach.
+LANES_CASES = [
+    ((64, 6, 14, 14), (16, 6, 5, 5), (0, 0), (1, 1)),
+    ((30, 13, 9, 11), (7, 13, 3, 4), (1, 0), (1, 2)),
+    ((16, 2, 6, 7), (3, 2, 5, 5), (1, 1), (1, 2)),
+    ((30, 7, 10, 10), (5, 7, 7, 5), (0, 0), (1, 1)),
+    ((14, 3, 5, 6), (2, 3, 3, 3), (3, 2), (1, 1)),
+]
+
+
+@pytest.mark.parametrize("case", LANES_CASES)
+def test_conv2d_input_gradient_with_images_in_lanes(isa, case):
+    xs, ws, pd, dl = case
+    rng = np.random.default_rng(8)
+    x, w = rng.standard_normal(xs).astype(np.float32), rng.standard_normal(ws).astype(np.float32)
+    gy = rng.standard_normal(K.conv2d_forward(x, w, None, (1, 1), pd, dl).shape)
+    gy = gy.astype(np.float32)
+    got = K.conv2d_backward(gy, x, w, (1, 1), pd, dl, needs=(True, False, False))[0]
+    want = R.conv2d_backward(gy.astype(np.float64), x.astype(np.float64), w.astype(np.float64),
+                             (1, 1), pd, dl)[0]
+    assert rel_err(got, want) < 2e-6
+
+
 def test_conv2d_float64_is_the_reference():
     xs, ws, st, pd, dl = CONV_CASES[4]
     rng = np.random.default_rng(1)
@@ -226,6 +252,10 @@ def test_thread_count_does_not_change_bits(isa, threads):
     # The direct kernel's path, one image: its filters split between threads.
     x1 = rng.standard_normal((1, 3, 16, 16)).astype(np.float32)
     w1 = rng.standard_normal((16, 3, 3, 3)).astype(np.float32)
+    # The input gradient with images in lanes, one block of them: its channels split between
+    # threads (x's 100 images are 7 blocks, the last one partly filled).
+    x16 = rng.standard_normal((16, 6, 14, 14)).astype(np.float32)
+    gy16 = rng.standard_normal((16, 16, 10, 10)).astype(np.float32)
     out = []
     for t in (1, 2, 3):
         _core.set_num_threads(t)
@@ -234,6 +264,7 @@ def test_thread_count_does_not_change_bits(isa, threads):
         y1 = K.conv2d_forward(x1, w1, b, (1, 1), (1, 1), (1, 1))
         out.append([y, *K.conv2d_backward(gy, x, w, (1, 1), (1, 1), (1, 1)),
                     y1, *K.conv2d_backward(np.cos(y1), x1, w1, (1, 1), (1, 1), (1, 1)),
+                    *K.conv2d_backward(gy16, x16, w, (1, 1), (0, 0), (1, 1)),
                     *K.max_pool2d_forward(x, (2, 2), (2, 2)),
                     *K.batch_norm_forward_train(x, None, None, 1e-5),
                     *K.batch_norm_backward(np.cos(x), x, None,

@@ -546,13 +546,108 @@ void weight_grad_direct(float* gw_t, int64_t ld_gw, const float* dy_t, int64_t l
   }
 }
 
+// Output positions [w0, w0 + WT) of row h, channels [c0, c0 + CT), of input_grad_lanes: taps
+// rows [r0, r1) and columns [s0, s1) (valid for every position of the tile). Per filter of a
+// tap: WT loads of dy_t, CT broadcasts of weights, each multiplied into the WT vectors (CT * WT
+// accumulators).
+template <class V, int CT, int WT>
+void lanes_tile(float* gx_t, const float* dy_t, const float* w_t, const ConvGeometry& g,
+                int64_t c0, int64_t h, int64_t w0, int64_t r0, int64_t r1, int64_t s0,
+                int64_t s1) {
+  using R = typename V::R;
+  constexpr int64_t W = V::kWidth;
+  const int64_t plane = g.pq() * W;  // one filter's output gradient
+  R acc[CT][WT];
+#pragma GCC unroll 8
+  for (int c = 0; c < CT; ++c)
+#pragma GCC unroll 8
+    for (int t = 0; t < WT; ++t) acc[c][t] = V::zero();
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t p = h + g.pad_h - r * g.dil_h;
+    for (int64_t s = s0; s < s1; ++s) {
+      const float* d = dy_t + (p * g.q + w0 + g.pad_w - s * g.dil_w) * W;
+      const float* wk = w_t + (r * g.s + s) * g.k * g.c + c0;
+      for (int64_t k = 0; k < g.k; ++k, d += plane, wk += g.c) {
+        R x[WT];
+#pragma GCC unroll 8
+        for (int t = 0; t < WT; ++t) x[t] = V::load(d + t * W);
+#pragma GCC unroll 8
+        for (int c = 0; c < CT; ++c) {
+          R wc = V::set1(wk[c]);
+          __asm__("" : "+v"(wc));  // one broadcast for the WT multiply-adds (see dots_tile)
+#pragma GCC unroll 8
+          for (int t = 0; t < WT; ++t) acc[c][t] = V::fmadd(wc, x[t], acc[c][t]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int c = 0; c < CT; ++c)
+#pragma GCC unroll 8
+    for (int t = 0; t < WT; ++t) V::store(gx_t + (((c0 + c) * g.h + h) * g.w + w0 + t) * W, acc[c][t]);
+}
+
+// floor(a / b) for b > 0 and any a.
+inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// The taps [lo, hi) of a stride-1 kernel (`size` taps, dilation dil) that read an output
+// gradient inside [0, out) for input position x: those with x + pad - tap * dil in [0, out).
+inline void valid_taps(int64_t x, int64_t pad, int64_t dil, int64_t size, int64_t out,
+                       int64_t* lo, int64_t* hi) {
+  *lo = std::max<int64_t>(0, -floor_div(out - 1 - x - pad, dil));
+  *hi = std::max(*lo, std::min(size, floor_div(x + pad, dil) + 1));
+}
+
+template <class V>
+void input_grad_lanes(float* gx_t, const float* dy_t, const float* w_t, const ConvGeometry& g,
+                      int64_t c_first, int64_t c_last) {
+  // 6 channels x 4 positions in 32 registers, 3 x 3 in 16.
+  constexpr bool k512 = V::kWidth == 16;
+  constexpr int kMaxCT = k512 ? 6 : 3, kMaxWT = k512 ? 4 : 3;
+  // The input columns every column tap reaches from inside dy: [first, last). Each of the
+  // others (near the edges) is a tile of its own, with its own taps.
+  const int64_t first = std::clamp<int64_t>((g.s - 1) * g.dil_w - g.pad_w, 0, g.w);
+  const int64_t last = std::clamp<int64_t>(g.q - g.pad_w, first, g.w);
+  // Channels and interior runs in tiles of as equal sizes as can be.
+  const int64_t channels = c_last - c_first, c_tiles = (channels + kMaxCT - 1) / kMaxCT;
+  const int64_t w_tiles = (last - first + kMaxWT - 1) / kMaxWT;
+  for (int64_t ci = 0; ci < c_tiles; ++ci) {
+    const int64_t c0 = c_first + channels * ci / c_tiles;
+    const int64_t c1 = c_first + channels * (ci + 1) / c_tiles;
+    with_constant<kMaxCT>(c1 - c0, [&](auto ct) {
+      constexpr int CT = decltype(ct)::value;
+      for (int64_t h = 0; h < g.h; ++h) {
+        int64_t r0, r1, s0, s1;
+        valid_taps(h, g.pad_h, g.dil_h, g.r, g.p, &r0, &r1);
+        for (int64_t x = 0; x < g.w; ++x) {
+          if (x < first || x >= last) {
+            valid_taps(x, g.pad_w, g.dil_w, g.s, g.q, &s0, &s1);
+            lanes_tile<V, CT, 1>(gx_t, dy_t, w_t, g, c0, h, x, r0, r1, s0, s1);
+            continue;
+          }
+          for (int64_t i = 0; i < w_tiles; ++i) {
+            const int64_t x0 = first + (last - first) * i / w_tiles;
+            const int64_t x1 = first + (last - first) * (i + 1) / w_tiles;
+            with_constant<kMaxWT>(x1 - x0, [&](auto wt) {
+              lanes_tile<V, CT, decltype(wt)::value>(gx_t, dy_t, w_t, g, c0, h, x0, r0, r1, 0,
+                                                     g.s);
+            });
+          }
+          x = last - 1;
+        }
+      }
+    });
+  }
+}
+
 template <class V>
 const ConvKernels& conv_table() {
   static const ConvKernels table = {&im2col<V>,   &col2im<V>,     &im2col_wide<V>,
                                     &col2im_wide<V>, &row_sums<V>, &accumulate<V>,
                                     &copy_rows<V>,   &row_dots<V>,
                                     &weight_grad_wide<V>, &forward_direct<V>,
-                                    &weight_grad_direct<V>, &transpose<V>};
+                                    &weight_grad_direct<V>, &transpose<V>,
+                                    &input_grad_lanes<V>};
   return table;
 }
 

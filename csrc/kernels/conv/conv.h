@@ -81,6 +81,15 @@ struct ConvKernels {
   // dst (cols x rows, rows ld_dst apart) <- src (rows x cols, rows ld_src apart).
   void (*transpose)(float* dst, int64_t ld_dst, const float* src, int64_t ld_src, int64_t rows,
                     int64_t cols);
+  // Channels [c0, c1) of the input gradient of a stride-1 convolution (g: one image's
+  // geometry, padding included, any dilation) for as many images as a vector has lanes, image i
+  // in lane i: gx_t holds C*H*W vectors (one per input value, in CHW order), dy_t K*P*Q (one
+  // per output value). w_t: the filters tap-major, w_t[((r * S + s) * K + k) * C + c] =
+  // w[k][c][r][s]. Every lane does useful work however small the images, and each input value
+  // sums only the taps that reach inside dy, in (r, s, k) order (a GEMM + col2im pays for every
+  // tap of every output; the transposed convolution for the taps reading its padding).
+  void (*input_grad_lanes)(float* gx_t, const float* dy_t, const float* w_t,
+                           const ConvGeometry& g, int64_t c0, int64_t c1);
 };
 
 // The filter widths weight_grad_direct has register tiles for (3 and 5), undilated along rows.
