@@ -25,6 +25,14 @@ __all__ = ["adaptive_avg_pool2d", "adaptive_max_pool1d", "avg_pool1d", "avg_pool
 
 def _ints(value, n: int, name: str, who: str, minimum: int) -> tuple:
     """``value`` (an int, or a tuple/list of n ints) as a tuple of n Python ints >= minimum."""
+    # The common case first, cheaply (every call of a layer passes its own checked tuples).
+    if type(value) is tuple and len(value) == n:
+        for v in value:
+            if type(v) is not int or v < minimum:
+                break
+        else:
+            return value
+
     def is_int(v):
         return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
