@@ -53,6 +53,7 @@ POOL_CASES = [  # (x shape, kernel, stride, padding)
     ((1, 1, 4, 4), (4, 4), (1, 1), (0, 0)),
     ((3, 2, 10, 10), (2, 2), (2, 2), (0, 0)),  # 2 x 2 windows, LeNet's second pooling
     ((1, 2, 5, 65), (2, 2), (2, 2), (0, 0)),   # 32 windows per row, an odd row and column left
+    ((2, 3, 7, 9), (2, 2), (2, 2), (0, 0)),    # rows of 4 windows, an odd row and column left
 ]
 
 
@@ -160,7 +161,8 @@ def test_max_pool_propagates_nan_and_handles_minus_inf(isa):
     assert y[0, 0, 1, 1] == -np.inf and 0 <= idx[0, 0, 1, 1] < 16  # never a padding position
 
 
-@pytest.mark.parametrize("shape", [(2, 3, 8, 8), (1, 2, 9, 35), (2, 1, 6, 64)])
+@pytest.mark.parametrize("shape", [(2, 3, 8, 8), (1, 2, 9, 35), (2, 1, 6, 64), (3, 2, 10, 10),
+                                   (2, 3, 7, 9)])
 def test_max_pool_2x2_ties_nan_and_minus_inf_in_every_window_position(isa, shape):
     """2 x 2 windows at stride 2 have their own kernel: few distinct values (ties everywhere),
     NaN and -inf scattered over all four window positions, indices equal to the reference's."""
@@ -173,7 +175,7 @@ def test_max_pool_2x2_ties_nan_and_minus_inf_in_every_window_position(isa, shape
     assert np.array_equal(y, ry, equal_nan=True) and np.array_equal(idx, ridx)
 
 
-@pytest.mark.parametrize("shape", [(2, 3, 16, 16), (1, 2, 9, 35)])
+@pytest.mark.parametrize("shape", [(2, 3, 16, 16), (1, 2, 9, 35), (3, 2, 10, 10), (2, 1, 7, 9)])
 def test_max_pool_backward_with_indices_outside_their_windows(isa, shape):
     """Shapes of 2 x 2 pooling take a kernel that writes each window's four gradients at once;
     indices elsewhere in the plane (not from such a forward) must still scatter-add correctly,
