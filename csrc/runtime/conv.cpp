@@ -209,10 +209,22 @@ bool use_direct(const ConvGeometry& g) {
          kernels::direct_mode(padded_geometry(g), vector_width()) != kernels::DirectMode::none;
 }
 
+// f(chunk, first, last) over work items: the chunks, or when there are fewer chunks than
+// threads, (chunk, share [first, last) of `parts`) pairs, so that every thread has work. The
+// kernels sum each output in one order whichever item computes it.
+template <class F>
+void for_chunk_parts(int64_t chunks, int64_t parts, int threads, F f) {
+  const int64_t groups =
+      chunks >= threads ? 1 : std::min<int64_t>(parts, (threads + chunks - 1) / chunks);
+  runtime::parallel_for(chunks * groups, threads, [&](int64_t item) {
+    const int64_t ch = item / groups, grp = item % groups;
+    f(ch, parts * grp / groups, parts * (grp + 1) / groups);
+  });
+}
+
 // y = the stride-1 convolution of x (g, padding included) by forward_direct, over chunks of
 // images padded together (within 16K floats, so they stay in L1/L2 while every filter passes
-// over them). Work items are chunks, or (chunk, group of filters) pairs when there are fewer
-// chunks than threads: an output's sum is the same whichever item computes it.
+// over them), shared by filters when there are fewer chunks than threads.
 void direct_conv(float* y, const float* x, const float* w, const float* b, const ConvGeometry& g,
                  bool relu, int threads) {
   const kernels::ConvKernels& ck = *runtime::kernel_table().conv;
@@ -220,12 +232,8 @@ void direct_conv(float* y, const float* x, const float* w, const float* b, const
   const int64_t plane = padded.h * padded.w, image = g.c * plane;
   const int64_t most = std::max<int64_t>(16 * 1024 / image, 1);  // images per chunk
   const int64_t chunks = (g.n + most - 1) / most, images = (g.n + chunks - 1) / chunks;
-  const int64_t groups =
-      chunks >= threads ? 1 : std::min<int64_t>(g.k, (threads + chunks - 1) / chunks);
-  runtime::parallel_for(chunks * groups, threads, [&](int64_t item) {
-    const int64_t ch = item / groups, grp = item % groups;
+  for_chunk_parts(chunks, g.k, threads, [&](int64_t ch, int64_t k0, int64_t k1) {
     const int64_t n0 = ch * images, count = std::min(images, g.n - n0);
-    const int64_t k0 = g.k * grp / groups, k1 = g.k * (grp + 1) / groups;
     // The images padded, and followed by the slack the kernel may read past them; read in
     // place when unpadded and followed by at least that much of x.
     const float* in = x + n0 * image;
@@ -287,9 +295,8 @@ bool use_input_grad_lanes(const ConvGeometry& g) {
 }
 
 // Blocks of a vector's worth of images, turned over into lanes (the last block's idle lanes
-// read 0), and their input gradients turned back. Work items are blocks, or (block, group of
-// channels) pairs when there are fewer blocks than threads: an input value's sum is the same
-// whichever item computes it.
+// read 0), and their input gradients turned back; shared by channels when there are fewer
+// blocks than threads.
 void input_grad_lanes_f32(float* gx, const float* gy, const float* w, const ConvGeometry& g,
                           int threads) {
   const kernels::ConvKernels& ck = *runtime::kernel_table().conv;
@@ -301,12 +308,8 @@ void input_grad_lanes_f32(float* gx, const float* gy, const float* w, const Conv
     for (int64_t c = 0; c < g.c; ++c)
       for (int64_t i = 0; i < rs; ++i) w_t[(i * g.k + k) * g.c + c] = w[(k * g.c + c) * rs + i];
   const int64_t blocks = (g.n + width - 1) / width;
-  const int64_t groups =
-      blocks >= threads ? 1 : std::min<int64_t>(g.c, (threads + blocks - 1) / blocks);
-  runtime::parallel_for(blocks * groups, threads, [&](int64_t item) {
-    const int64_t block = item / groups, grp = item % groups;
+  for_chunk_parts(blocks, g.c, threads, [&](int64_t block, int64_t c0, int64_t c1) {
     const int64_t n0 = block * width, count = std::min(width, g.n - n0);
-    const int64_t c0 = g.c * grp / groups, c1 = g.c * (grp + 1) / groups;
     float* dy_t = runtime::workspace_of<float>(Slot::chunk, size_t(kpq * width));
     float* gx_t = runtime::workspace_of<float>(Slot::col, size_t(image * width));
     if (count < width) std::fill(dy_t, dy_t + kpq * width, 0.0f);
