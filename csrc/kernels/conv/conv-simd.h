@@ -546,10 +546,10 @@ void weight_grad_direct(float* gw_t, int64_t ld_gw, const float* dy_t, int64_t l
   }
 }
 
-// Output positions [w0, w0 + WT) of row h, channels [c0, c0 + CT), of input_grad_lanes: taps
-// rows [r0, r1) and columns [s0, s1) (valid for every position of the tile). Per filter of a
-// tap: WT loads of dy_t, CT broadcasts of weights, each multiplied into the WT vectors (CT * WT
-// accumulators).
+// Input columns [w0, w0 + WT) of row h, channels [c0, c0 + CT), of input_grad_lanes, summing
+// tap rows [r0, r1) and tap columns [s0, s1) (each reaching inside dy from every column of the
+// tile). Per filter of a tap: WT loads of dy_t, CT broadcasts of weights, each multiplied into
+// the WT vectors (CT * WT accumulators).
 template <class V, int CT, int WT>
 void lanes_tile(float* gx_t, const float* dy_t, const float* w_t, const ConvGeometry& g,
                 int64_t c0, int64_t h, int64_t w0, int64_t r0, int64_t r1, int64_t s0,
@@ -584,7 +584,8 @@ void lanes_tile(float* gx_t, const float* dy_t, const float* w_t, const ConvGeom
 #pragma GCC unroll 8
   for (int c = 0; c < CT; ++c)
 #pragma GCC unroll 8
-    for (int t = 0; t < WT; ++t) V::store(gx_t + (((c0 + c) * g.h + h) * g.w + w0 + t) * W, acc[c][t]);
+    for (int t = 0; t < WT; ++t)
+      V::store(gx_t + (((c0 + c) * g.h + h) * g.w + w0 + t) * W, acc[c][t]);
 }
 
 // floor(a / b) for b > 0 and any a.
@@ -617,24 +618,22 @@ void input_grad_lanes(float* gx_t, const float* dy_t, const float* w_t, const Co
     with_constant<kMaxCT>(c1 - c0, [&](auto ct) {
       constexpr int CT = decltype(ct)::value;
       for (int64_t h = 0; h < g.h; ++h) {
-        int64_t r0, r1, s0, s1;
+        int64_t r0, r1;
         valid_taps(h, g.pad_h, g.dil_h, g.r, g.p, &r0, &r1);
-        for (int64_t x = 0; x < g.w; ++x) {
-          if (x < first || x >= last) {
-            valid_taps(x, g.pad_w, g.dil_w, g.s, g.q, &s0, &s1);
-            lanes_tile<V, CT, 1>(gx_t, dy_t, w_t, g, c0, h, x, r0, r1, s0, s1);
-            continue;
-          }
-          for (int64_t i = 0; i < w_tiles; ++i) {
-            const int64_t x0 = first + (last - first) * i / w_tiles;
-            const int64_t x1 = first + (last - first) * (i + 1) / w_tiles;
-            with_constant<kMaxWT>(x1 - x0, [&](auto wt) {
-              lanes_tile<V, CT, decltype(wt)::value>(gx_t, dy_t, w_t, g, c0, h, x0, r0, r1, 0,
-                                                     g.s);
-            });
-          }
-          x = last - 1;
+        const auto edge = [&](int64_t x) {
+          int64_t s0, s1;
+          valid_taps(x, g.pad_w, g.dil_w, g.s, g.q, &s0, &s1);
+          lanes_tile<V, CT, 1>(gx_t, dy_t, w_t, g, c0, h, x, r0, r1, s0, s1);
+        };
+        for (int64_t x = 0; x < first; ++x) edge(x);
+        for (int64_t i = 0; i < w_tiles; ++i) {
+          const int64_t x0 = first + (last - first) * i / w_tiles;
+          const int64_t x1 = first + (last - first) * (i + 1) / w_tiles;
+          with_constant<kMaxWT>(x1 - x0, [&](auto wt) {
+            lanes_tile<V, CT, decltype(wt)::value>(gx_t, dy_t, w_t, g, c0, h, x0, r0, r1, 0, g.s);
+          });
         }
+        for (int64_t x = last; x < g.w; ++x) edge(x);
       }
     });
   }
