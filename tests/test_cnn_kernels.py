@@ -101,9 +101,10 @@ def test_conv2d_weight_gradient_of_many_images(isa, padding):
 
 
 # Input gradients with a vector's worth of images in the lanes (stride 1, batches that fill
-# their vectors, taps reading little of dy's padding): LeNet's second layer; a last block of
-# images partly filled (30 = 16 + 14 or 3 x 8 + 6), channels in tiles of uneven sizes, uneven
-# padding and dilation; a one-column output; padding beyond the kernel's reach.
+# their vectors, layers whose transposed convolution would read too much of dy's padding):
+# LeNet's second layer; a last block of images partly filled (30 = 16 + 14 or 3 x 8 + 6),
+# channels in tiles of uneven sizes, uneven padding and dilation; a one-column output; padding
+# beyond the kernel's reach.
 LANES_CASES = [
     ((64, 6, 14, 14), (16, 6, 5, 5), (0, 0), (1, 1)),
     ((30, 13, 9, 11), (7, 13, 3, 4), (1, 0), (1, 2)),
